@@ -1,0 +1,35 @@
+"""iamguard: AWS IAM's identity and permission model for Python web apps."""
+
+from __future__ import annotations
+
+from iamguard.errors import (
+    IAMGuardError,
+    InvalidInput,
+    LimitExceeded,
+    MalformedPolicyDocument,
+    PolicyProblem,
+)
+from iamguard.policy import (
+    AccessRequest,
+    Decision,
+    Effect,
+    Policy,
+    Reason,
+    StatementRef,
+    evaluate,
+)
+
+__all__ = [
+    "AccessRequest",
+    "Decision",
+    "Effect",
+    "IAMGuardError",
+    "InvalidInput",
+    "LimitExceeded",
+    "MalformedPolicyDocument",
+    "Policy",
+    "PolicyProblem",
+    "Reason",
+    "StatementRef",
+    "evaluate",
+]

@@ -1,0 +1,186 @@
+"""The decision: AWS's policy evaluation logic for a request within one account.
+
+1. An explicit deny in any policy (identity-based, permissions boundary, session, resource-based)
+   decides: ``ExplicitDeny``.
+2. Otherwise the request is allowed when the identity-based policies allow it and so do the
+   permissions boundary and the session policies, where there are any.
+3. Or when the resource-based policy allows it: a grant naming the caller itself (the user ARN or
+   the role-session ARN) stands on its own; one naming the caller's role or ``*`` still needs the
+   boundary and session policies to allow; one naming only the account delegates to the identity
+   policies and grants nothing by itself.
+4. Otherwise: ``ImplicitDeny``.
+
+``evaluate`` is pure, reads the request context exactly as given and never raises: an unexpected
+error denies and is recorded on the decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from iamguard.policy.decision import Decision, Effect, Match, Reason
+from iamguard.policy.document import Policy
+from iamguard.policy.statement import Grant
+from iamguard.policy.variables import Context, ContextValue
+
+
+def _context_value(value: Any) -> ContextValue | None:
+    """A request-context value as text (or a tuple of texts for a multi-valued key)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_context_value(v) for v in value]
+        return tuple(v for v in items if isinstance(v, str))
+    return str(value)
+
+
+class AccessRequest:
+    """Who asks to do what to which resource, in what context.
+
+    ``context`` maps condition keys (case-insensitive) to strings, or to lists of strings for
+    multi-valued keys; booleans, numbers and datetimes are read as AWS writes them.
+    """
+
+    __slots__ = ("_context", "action", "context", "principal", "resource")
+
+    def __init__(
+        self,
+        principal: str,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.principal = principal
+        self.action = action
+        self.resource = resource
+        self.context = context or {}
+        self._context: dict[str, ContextValue] | None = None
+
+    @property
+    def normalized_context(self) -> Context:
+        """The context with lower-cased keys and text values, built once."""
+        if self._context is None:
+            normalized = {}
+            for key, value in self.context.items():
+                text = _context_value(value)
+                if text is not None:
+                    normalized[str(key).lower()] = text
+            self._context = normalized
+        return self._context
+
+    def __repr__(self) -> str:
+        return (
+            f"AccessRequest(principal={self.principal!r}, action={self.action!r}, "
+            f"resource={self.resource!r}, context={self.context!r})"
+        )
+
+
+def _matching(
+    policies: Sequence[Policy], kind: str, action: str, request: AccessRequest, *,
+    allows: list[Match], denies: list[Match],
+) -> None:  # fmt: skip
+    """Sort the statements of ``policies`` that match the request into allows and denies."""
+    # Plain loops and tuples: this is the hot path of every decision.
+    resource = request.resource
+    position = 0
+    for policy in policies:
+        statements = policy._memo.get(action)
+        if statements is None:
+            statements = policy.statements_for(action)
+        for statement in statements:
+            ctx = request.normalized_context if statement.needs_context else _EMPTY
+            if statement.matches(resource, ctx):
+                match = (kind, policy, position, statement)
+                if statement.deny:
+                    denies.append(match)  # type: ignore[arg-type]
+                else:
+                    allows.append(match)  # type: ignore[arg-type]
+
+
+_EMPTY: Context = {}
+
+
+def evaluate(
+    request: AccessRequest,
+    identity: Sequence[Policy] = (),
+    boundaries: Sequence[Policy] = (),
+    session: Sequence[Policy] = (),
+    resource: Policy | None = None,
+) -> Decision:
+    """Decide ``request`` under the caller's policies, as AWS would within one account.
+
+    ``identity``: the caller's identity-based policies; ``boundaries``: its permissions boundary
+    (empty: none); ``session``: session policies (empty: none); ``resource``: the resource-based
+    policy of the resource, if any.
+    """
+    try:
+        return _evaluate(request, identity, boundaries, session, resource)
+    except Exception as error:  # fail closed: a decision that could not be made denies
+        return Decision(Effect.IMPLICIT_DENY, request, Reason.ERROR, (), (repr(error),))
+
+
+def _evaluate(
+    request: AccessRequest,
+    identity: Sequence[Policy],
+    boundaries: Sequence[Policy],
+    session: Sequence[Policy],
+    resource_policy: Policy | None,
+) -> Decision:
+    action = request.action.lower()
+    denies: list[Match] = []
+    identity_allows: list[Match] = []
+    boundary_allows: list[Match] = []
+    session_allows: list[Match] = []
+    resource_allows: list[tuple[Grant, Match]] = []
+    _matching(identity, "identity", action, request, allows=identity_allows, denies=denies)
+    if boundaries:
+        _matching(boundaries, "boundary", action, request, allows=boundary_allows, denies=denies)
+    if session:
+        _matching(session, "session", action, request, allows=session_allows, denies=denies)
+    if resource_policy is not None:
+        _resource_matches(resource_policy, action, request, resource_allows, denies)
+    if denies:
+        return Decision(Effect.EXPLICIT_DENY, request, Reason.EXPLICIT_DENY, tuple(denies))
+    boundary_ok = not boundaries or bool(boundary_allows)
+    session_ok = not session or bool(session_allows)
+    limits = (*boundary_allows, *session_allows)
+    for grant, match in resource_allows:
+        if grant is Grant.DIRECT:
+            return Decision(Effect.ALLOW, request, Reason.ALLOWED, (match,))
+        if grant is not Grant.ACCOUNT and boundary_ok and session_ok:
+            return Decision(Effect.ALLOW, request, Reason.ALLOWED, (match, *limits))
+    if identity_allows and boundary_ok and session_ok:
+        return Decision(Effect.ALLOW, request, Reason.ALLOWED, (*identity_allows, *limits))
+    if not identity_allows and not any(g is not Grant.ACCOUNT for g, _ in resource_allows):
+        reason = Reason.NO_IDENTITY_ALLOW
+    elif not boundary_ok:
+        reason = Reason.NO_BOUNDARY_ALLOW
+    else:
+        reason = Reason.NO_SESSION_ALLOW
+    partial = (*identity_allows, *(m for _, m in resource_allows), *limits)
+    return Decision(Effect.IMPLICIT_DENY, request, reason, partial)
+
+
+def _resource_matches(
+    policy: Policy, action: str, request: AccessRequest,
+    allows: list[tuple[Grant, Match]], denies: list[Match],
+) -> None:  # fmt: skip
+    principal = request.principal
+    for statement in policy.statements_for(action):
+        grant = statement.principals.applies_to(principal) if statement.principals else None
+        if grant is None or not statement.matches(request.resource, request.normalized_context):
+            continue
+        match = Match("resource", policy, 0, statement)
+        if statement.deny:
+            denies.append(match)
+        else:
+            allows.append((grant, match))
+    allows.sort(key=lambda pair: -pair[0])
