@@ -273,11 +273,18 @@ OPERATOR_NAMES: Final = tuple(
 class UnknownOperator(ValueError):
     """A condition operator AWS does not have; ``suggestion`` is the nearest real one."""
 
-    def __init__(self, name: str) -> None:
-        matches = difflib.get_close_matches(name, OPERATOR_NAMES, n=1, cutoff=0.6)
-        self.suggestion = matches[0] if matches else None
-        hint = f" (did you mean `{self.suggestion}`?)" if self.suggestion else ""
+    def __init__(self, name: str, suggestion: str | None = None) -> None:
+        if suggestion is None:
+            suggestion = _BY_LOWER_NAME.get(name.lower())
+        if suggestion is None:
+            matches = difflib.get_close_matches(name, OPERATOR_NAMES, n=1, cutoff=0.6)
+            suggestion = matches[0] if matches else None
+        self.suggestion = suggestion
+        hint = f" (did you mean `{suggestion}`?)" if suggestion else ""
         super().__init__(f"unknown operator `{name}`{hint}")
+
+
+_BY_LOWER_NAME: Final = {name.lower(): name for name in OPERATOR_NAMES}
 
 
 def split_operator(name: str) -> tuple[str | None, str, bool]:
@@ -296,7 +303,7 @@ def split_operator(name: str) -> tuple[str | None, str, bool]:
         base = base[: -len(IF_EXISTS)]
     if base == NULL:
         if if_exists or qualifier:
-            raise UnknownOperator(name)
+            raise UnknownOperator(name, suggestion=NULL)  # Null takes no suffix or qualifier
     elif base not in _FAMILIES:
         raise UnknownOperator(name)
     return qualifier, base, if_exists

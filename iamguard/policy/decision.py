@@ -60,7 +60,9 @@ class StatementRef:
 
 
 class Match(NamedTuple):
-    """A statement that matched the request, in the policy (the ``position``-th of its kind)."""
+    """A statement that matched the request, in the policy (the ``position``-th of its kind).
+
+    ``evaluate`` builds these as plain tuples of the same shape, which cost less to make."""
 
     kind: str
     policy: Policy
@@ -103,7 +105,7 @@ class Decision:
         """The statements that decided: the denying ones for an explicit deny, the allowing ones
         (identity, boundary, session or resource) for an allow, and for an implicit deny the
         allows that were not enough."""
-        return tuple(m.ref() for m in self.matches)
+        return tuple(Match(*m).ref() for m in self.matches)
 
     def __bool__(self) -> bool:
         raise TypeError("a Decision has no truth value: read decision.allowed")
@@ -117,7 +119,8 @@ class Decision:
             return f"User: {r.principal} is authorized to {target}"
         head = f"User: {r.principal} is not authorized to {target}"
         if self.reason is Reason.EXPLICIT_DENY:
-            return f"{head} with an explicit deny in {_KIND_NAMES[self.matches[0].kind]}"
+            kind = self.matches[0][0]  # the hot path stores plain tuples: (kind, policy, ...)
+            return f"{head} with an explicit deny in {_KIND_NAMES[kind]}"
         if self.reason is Reason.ERROR:
             return f"{head} because the request could not be evaluated"
         return f"{head} because {self.reason} the {r.action} action"

@@ -90,9 +90,8 @@ def _matching(
     """Sort the statements of ``policies`` that match the request into allows and denies."""
     # Plain loops and tuples: this is the hot path of every decision.
     resource = request.resource
-    position = 0
-    for policy in policies:
-        statements = policy._memo.get(action)
+    for position, policy in enumerate(policies):
+        statements = policy._memo.get(action)  # the policy's own action memo
         if statements is None:
             statements = policy.statements_for(action)
         for statement in statements:

@@ -1,0 +1,42 @@
+"""Data-driven evaluation cases (tests/data/*.jsonl) and how to run one through the engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from iamguard import AccessRequest, Decision, Policy, evaluate
+
+DATA = Path(__file__).parent / "data"
+
+
+def load_cases(name: str, expected_name: str | None = None) -> list[dict[str, Any]]:
+    """Cases from ``name``; the expected decisions inline (``expected``) or from a second file."""
+    with (DATA / name).open(encoding="utf-8") as f:
+        cases = [json.loads(line) for line in f if line.strip()]
+    if expected_name is not None:
+        with (DATA / expected_name).open(encoding="utf-8") as f:
+            expected = {e["id"]: e["decision"] for e in map(json.loads, f) if e}
+        for case in cases:
+            case["expected"] = expected[case["id"]]
+    return cases
+
+
+def run_case(case: dict[str, Any]) -> Decision:
+    """Evaluate one case as the public API is meant to be called."""
+    request = case["request"]
+    session = case.get("sessionPolicy")
+    resource = case.get("resourcePolicy")
+    return evaluate(
+        AccessRequest(
+            principal=request["principal"],
+            action=request["action"],
+            resource=request["resource"],
+            context=request.get("context") or {},
+        ),
+        identity=[Policy.parse(p) for p in case.get("identityPolicies") or []],
+        boundaries=[Policy.parse(p) for p in case.get("permissionsBoundaries") or []],
+        session=[Policy.parse(session)] if session else [],
+        resource=Policy.parse(resource, kind="resource") if resource else None,
+    )
