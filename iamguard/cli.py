@@ -1,10 +1,241 @@
-"""The iamguard command line."""
+"""The iamguard command line, built on the public API.
+
+``main`` is the root group; each area is one sub-group (``policy`` today; ``init``, ``user``,
+``group``, ... later). Exit statuses follow click's convention: 0 success, 1 a negative answer
+(an invalid policy, a denied request), 2 a usage error (a missing file, a bad option, a malformed
+policy given to ``simulate``).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
 import click
 
+from iamguard import AccessRequest, Decision, MalformedPolicyDocument, Policy, evaluate
 
-@click.group()
+EXIT_NO = 1  # the answer is no: an invalid policy, a denied request
+EXIT_USAGE = click.UsageError.exit_code  # 2
+
+_POLICY_FILE = click.Path(exists=True, dir_okay=False, readable=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="iamguard")
 def main() -> None:
     """iamguard: AWS IAM's identity and permission model for Python web apps."""
+
+
+# -- policy ----------------------------------------------------------------------------------
+
+
+@main.group()
+def policy() -> None:
+    """Check policy documents and simulate decisions."""
+
+
+def _load(path: str, kind: str) -> Policy | MalformedPolicyDocument:
+    """The policy in the JSON file at ``path``, named by its file name; the error if malformed."""
+    try:
+        text = Path(path).read_bytes()
+    except OSError as e:  # click.Path checked it; it may still vanish or be unreadable
+        raise click.UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
+    try:
+        return Policy.parse(text, kind, name=Path(path).name)
+    except MalformedPolicyDocument as e:
+        return e
+
+
+def _problem_lines(path: str, error: MalformedPolicyDocument) -> list[str]:
+    """``FILE: PATH: MESSAGE`` (``FILE: MESSAGE`` for the whole document), one per problem."""
+    return [f"{path}: {problem}" for problem in error.problems]
+
+
+@policy.command()
+@click.argument("files", nargs=-1, required=True, type=_POLICY_FILE, metavar="FILE...")
+@click.option(
+    "--kind",
+    type=click.Choice(["identity", "resource", "trust"]),
+    default="identity",
+    show_default=True,
+    help="What the documents are (identity also covers boundaries and session policies).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one entry per file.")
+def validate(files: tuple[str, ...], kind: str, as_json: bool) -> None:
+    """Check policy documents against AWS IAM's policy grammar.
+
+    Prints `FILE: ok` for a valid document, and `FILE: PATH: MESSAGE` for every problem of an
+    invalid one (PATH is a JSON path such as Statement[0].Effect).
+
+    \b
+    Exit status: 0 all valid, 1 a document has problems, 2 usage error (e.g. a missing file).
+    """
+    reports = []
+    for path in files:
+        loaded = _load(path, kind)
+        problems = loaded.problems if isinstance(loaded, MalformedPolicyDocument) else ()
+        reports.append((path, loaded, problems))
+    if as_json:
+        entries = [
+            {
+                "file": path,
+                "valid": not problems,
+                "problems": [{"path": p.path, "message": p.message} for p in problems],
+            }
+            for path, _, problems in reports
+        ]
+        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+    else:
+        for path, loaded, _ in reports:
+            if isinstance(loaded, MalformedPolicyDocument):
+                click.echo("\n".join(_problem_lines(path, loaded)))
+            else:
+                click.echo(f"{path}: ok")
+    if any(problems for _, _, problems in reports):
+        click.get_current_context().exit(EXIT_NO)
+
+
+def _parse_context(
+    ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]
+) -> dict[str, str | list[str]]:
+    """``KEY=VALUE`` pairs as a request context; a key given several times becomes a list.
+
+    Keys are case-insensitive, as in AWS: ``aws:TagKeys`` and ``aws:tagkeys`` are one key.
+    """
+    values: dict[str, tuple[str, list[str]]] = {}  # lower-cased key -> (first spelling, values)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"`{pair}` is not KEY=VALUE", ctx, param)
+        values.setdefault(key.lower(), (key, []))[1].append(value)
+    return {key: found[0] if len(found) == 1 else found for key, found in values.values()}
+
+
+def _decision_json(decision: Decision) -> dict[str, Any]:
+    return {
+        "effect": decision.effect.value,
+        "allowed": decision.allowed,
+        "message": decision.message(),
+        "statements": [
+            {"kind": s.kind, "policy": s.policy, "statement": s.statement, "effect": s.effect}
+            for s in decision.statements
+        ],
+        "errors": list(decision.errors),
+    }
+
+
+_SIMULATE_EPILOG = """\b
+Example:
+  iamguard policy simulate --policy developers.json \\
+    --principal arn:iamguard:iam::123456789012:user/ram \\
+    --action images:GetImage --resource arn:iamguard:images::123456789012:image/1
+"""
+
+
+@policy.command(epilog=_SIMULATE_EPILOG)
+@click.option(
+    "--policy",
+    "policy_files",
+    multiple=True,
+    type=_POLICY_FILE,
+    metavar="FILE",
+    help="An identity-based policy of the caller (repeatable).",
+)
+@click.option(
+    "--boundary",
+    "boundary_files",
+    multiple=True,
+    type=_POLICY_FILE,
+    metavar="FILE",
+    help="A permissions boundary (repeatable).",
+)
+@click.option(
+    "--session",
+    "session_files",
+    multiple=True,
+    type=_POLICY_FILE,
+    metavar="FILE",
+    help="A session policy (repeatable).",
+)
+@click.option(
+    "--resource-policy",
+    "resource_file",
+    type=_POLICY_FILE,
+    metavar="FILE",
+    help="The resource's resource-based policy.",
+)
+@click.option("--principal", required=True, metavar="ARN", help="The caller's ARN.")
+@click.option("--action", required=True, help="The action, e.g. images:GetImage.")
+@click.option("--resource", required=True, metavar="ARN", help="The resource's ARN.")
+@click.option(
+    "--context",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_parse_context,
+    help="A request-context key (repeatable; repeat a key to give it several values).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as a JSON object.")
+def simulate(
+    policy_files: tuple[str, ...],
+    boundary_files: tuple[str, ...],
+    session_files: tuple[str, ...],
+    resource_file: str | None,
+    principal: str,
+    action: str,
+    resource: str,
+    context: dict[str, str | list[str]],
+    as_json: bool,
+) -> None:
+    """Decide one request as AWS's policy simulator would.
+
+    Evaluates the request under the caller's identity-based policies, within its permissions
+    boundaries and session policies, together with the resource's resource-based policy. Prints
+    the decision (Allow, ExplicitDeny or ImplicitDeny), AWS's message and the statements that
+    decided it, each named by its policy's file name and its Sid (or Statement[i]).
+
+    A multi-valued context key is given by repeating it:
+    --context aws:TagKeys=team --context aws:TagKeys=project.
+
+    \b
+    Exit status: 0 allowed; 1 denied (explicitly or implicitly);
+    2 usage error, or a malformed policy (its problems printed as `policy validate` does).
+    """
+    if not policy_files and resource_file is None:
+        raise click.UsageError("give at least one --policy or a --resource-policy")
+    problems: list[str] = []
+
+    def load(paths: Sequence[str], kind: str) -> list[Policy]:
+        policies = []
+        for path in paths:
+            loaded = _load(path, kind)
+            if isinstance(loaded, MalformedPolicyDocument):
+                problems.extend(_problem_lines(path, loaded))
+            else:
+                policies.append(loaded)
+        return policies
+
+    identity = load(policy_files, "identity")
+    boundaries = load(boundary_files, "identity")
+    session = load(session_files, "identity")
+    resource_policies = load([resource_file] if resource_file else [], "resource")
+    ctx = click.get_current_context()
+    if problems:
+        click.echo("\n".join(problems), err=True)
+        ctx.exit(EXIT_USAGE)
+
+    request = AccessRequest(principal, action, resource, context)
+    decision = evaluate(
+        request,
+        identity=identity,
+        boundaries=boundaries,
+        session=session,
+        resource=resource_policies[0] if resource_policies else None,
+    )
+    if as_json:
+        click.echo(json.dumps(_decision_json(decision), indent=2, ensure_ascii=False))
+    else:
+        click.echo(decision.explain())
+    ctx.exit(0 if decision.allowed else EXIT_NO)

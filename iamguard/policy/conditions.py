@@ -337,12 +337,16 @@ class Condition:
 
     def _matches(self, value: str, ctx: Context) -> bool:
         """Does one request value match (for a negated operator: match none of) the values?"""
-        hit = any(test(value, ctx) for test in self._tests)
-        return not hit if self._negated else hit
+        for test in self._tests:
+            if test(value, ctx):
+                return not self._negated
+        return self._negated
 
     def __call__(self, ctx: Context) -> bool:
         """Does the condition hold in this request context?"""
         value = ctx.get(self.key)
+        if type(value) is str and self._qualifier is None and self._null is None:
+            return self._matches(value, ctx)  # the common case: one value, plain operator
         present = value is not None and value != ()
         if self._null is not None:
             return (not present) in self._null
@@ -357,8 +361,6 @@ class Condition:
             return all(self._matches(v, ctx) for v in values)
         if self._qualifier == "ForAnyValue":
             return any(self._matches(v, ctx) for v in values)
-        if len(values) == 1:
-            return self._matches(values[0], ctx)
         # A multi-valued key under a single-valued operator: judged as a whole, a positive
         # operator holds when some value matches, a negated one when no value matches.
         hit = any(test(v, ctx) for v in values for test in self._tests)

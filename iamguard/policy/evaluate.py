@@ -70,7 +70,7 @@ class AccessRequest:
         if self._context is None:
             normalized = {}
             for key, value in self.context.items():
-                text = _context_value(value)
+                text = value if type(value) is str else _context_value(value)
                 if text is not None:
                     normalized[str(key).lower()] = text
             self._context = normalized
@@ -90,13 +90,15 @@ def _matching(
     """Sort the statements of ``policies`` that match the request into allows and denies."""
     # Plain loops and tuples: this is the hot path of every decision.
     resource = request.resource
+    ctx = None
     for position, policy in enumerate(policies):
         statements = policy._memo.get(action)  # the policy's own action memo
         if statements is None:
             statements = policy.statements_for(action)
         for statement in statements:
-            ctx = request.normalized_context if statement.needs_context else _EMPTY
-            if statement.matches(resource, ctx):
+            if ctx is None and statement.needs_context:
+                ctx = request.normalized_context
+            if statement.matches(resource, ctx or _EMPTY):
                 match = (kind, policy, position, statement)
                 if statement.deny:
                     denies.append(match)  # type: ignore[arg-type]
