@@ -64,14 +64,15 @@ def _problem_lines(path: str, error: MalformedPolicyDocument) -> list[str]:
     help="What the documents are (identity also covers boundaries and session policies).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one entry per file.")
-def validate(files: tuple[str, ...], kind: str, as_json: bool) -> None:
+def validate(*, files: tuple[str, ...], kind: str, as_json: bool) -> None:
     """Check policy documents against AWS IAM's policy grammar.
 
     Prints `FILE: ok` for a valid document, and `FILE: PATH: MESSAGE` for every problem of an
     invalid one (PATH is a JSON path such as Statement[0].Effect).
 
     \b
-    Exit status: 0 all valid, 1 a document has problems, 2 usage error (e.g. a missing file).
+    Exit status: 0 all valid; 1 a document has problems;
+    2 usage error (e.g. a missing file).
     """
     reports = []
     for path in files:
@@ -168,7 +169,7 @@ Example:
     help="The resource's resource-based policy.",
 )
 @click.option("--principal", required=True, metavar="ARN", help="The caller's ARN.")
-@click.option("--action", required=True, help="The action, e.g. images:GetImage.")
+@click.option("--action", required=True, metavar="ACTION", help="The action, e.g. images:GetImage.")
 @click.option("--resource", required=True, metavar="ARN", help="The resource's ARN.")
 @click.option(
     "--context",
@@ -179,6 +180,7 @@ Example:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as a JSON object.")
 def simulate(
+    *,
     policy_files: tuple[str, ...],
     boundary_files: tuple[str, ...],
     session_files: tuple[str, ...],
@@ -192,16 +194,19 @@ def simulate(
     """Decide one request as AWS's policy simulator would.
 
     Evaluates the request under the caller's identity-based policies, within its permissions
-    boundaries and session policies, together with the resource's resource-based policy. Prints
-    the decision (Allow, ExplicitDeny or ImplicitDeny), AWS's message and the statements that
-    decided it, each named by its policy's file name and its Sid (or Statement[i]).
+    boundaries and session policies, together with the resource's resource-based policy (give
+    at least one --policy or a --resource-policy). Prints the decision (Allow, ExplicitDeny or
+    ImplicitDeny), AWS's message and the statements that decided it, each named by its
+    policy's file name and its Sid (or Statement[i]).
 
+    \b
     A multi-valued context key is given by repeating it:
-    --context aws:TagKeys=team --context aws:TagKeys=project.
+      --context aws:TagKeys=team --context aws:TagKeys=project
 
     \b
     Exit status: 0 allowed; 1 denied (explicitly or implicitly);
-    2 usage error, or a malformed policy (its problems printed as `policy validate` does).
+    2 usage error, or a malformed policy (its problems printed as
+    `policy validate` prints them).
     """
     if not policy_files and resource_file is None:
         raise click.UsageError("give at least one --policy or a --resource-policy")

@@ -79,7 +79,7 @@ class Decision:
     """An evaluation's answer. Read ``allowed`` or ``effect``; a Decision has no truth value,
     so that a forgotten ``await`` or a misplaced ``if decision:`` cannot read as allowed."""
 
-    __slots__ = ("effect", "errors", "matches", "reason", "request")
+    __slots__ = ("_matches", "effect", "errors", "reason", "request")
 
     def __init__(
         self,
@@ -92,7 +92,7 @@ class Decision:
         self.effect = effect
         self.request = request
         self.reason = reason
-        self.matches = matches
+        self._matches = matches
         self.errors = errors
 
     @property
@@ -105,7 +105,7 @@ class Decision:
         """The statements that decided: the denying ones for an explicit deny, the allowing ones
         (identity, boundary, session or resource) for an allow, and for an implicit deny the
         allows that were not enough."""
-        return tuple(Match(*m).ref() for m in self.matches)
+        return tuple(Match(*m).ref() for m in self._matches)
 
     def __bool__(self) -> bool:
         raise TypeError("a Decision has no truth value: read decision.allowed")
@@ -119,7 +119,7 @@ class Decision:
             return f"User: {r.principal} is authorized to {target}"
         head = f"User: {r.principal} is not authorized to {target}"
         if self.reason is Reason.EXPLICIT_DENY:
-            kind = self.matches[0][0]  # the hot path stores plain tuples: (kind, policy, ...)
+            kind = self._matches[0][0]  # the hot path stores plain tuples: (kind, policy, ...)
             return f"{head} with an explicit deny in {_KIND_NAMES[kind]}"
         if self.reason is Reason.ERROR:
             return f"{head} because the request could not be evaluated"
@@ -134,4 +134,5 @@ class Decision:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<Decision {self.effect.value} {self.reason.value!r} matches={len(self.matches)}>"
+        count = len(self._matches)
+        return f"<Decision {self.effect.value} {self.reason.value!r} statements={count}>"

@@ -147,7 +147,10 @@ def _evaluate(
     if session:
         _matching(session, "session", action, request, allows=session_allows, denies=denies)
     if resource_policy is not None:
-        _resource_matches(resource_policy, action, request, resource_allows, denies)
+        _resource_matches(
+            resource_policy, action, request,
+            has_boundary=bool(boundaries), allows=resource_allows, denies=denies,
+        )  # fmt: skip
     if denies:
         return Decision(Effect.EXPLICIT_DENY, request, Reason.EXPLICIT_DENY, tuple(denies))
     boundary_ok = not boundaries or bool(boundary_allows)
@@ -171,15 +174,16 @@ def _evaluate(
 
 
 def _resource_matches(
-    policy: Policy, action: str, request: AccessRequest,
+    policy: Policy, action: str, request: AccessRequest, *, has_boundary: bool,
     allows: list[tuple[Grant, Match]], denies: list[Match],
 ) -> None:  # fmt: skip
     principal = request.principal
     for statement in policy.statements_for(action):
-        grant = statement.principals.applies_to(principal) if statement.principals else None
+        principals = statement.principals
+        grant = principals.applies_to(principal, has_boundary) if principals else None
         if grant is None or not statement.matches(request.resource, request.normalized_context):
             continue
-        match = Match("resource", policy, 0, statement)
+        match = ("resource", policy, 0, statement)
         if statement.deny:
             denies.append(match)
         else:

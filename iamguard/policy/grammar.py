@@ -260,6 +260,10 @@ class _Reader:
         if value is None:
             return None
         vpath = f"{path}.{'NotPrincipal' if negated else 'Principal'}"
+        if negated and self.kind == "trust":
+            self.problem(path, "`NotPrincipal` is not allowed in a trust policy")
+        elif negated and st.get("Effect") == "Allow":
+            self.problem(path, '`NotPrincipal` may be used only with `"Effect": "Deny"`')
         if value == "*":
             return Principals(True, (), (), negated)
         if not isinstance(value, Mapping) or not value:

@@ -64,10 +64,16 @@ class Principals:
             return Grant.ACCOUNT
         return Grant.ANYONE if "*" in self.arns else None
 
-    def applies_to(self, principal: str) -> Grant | None:
-        """The grant under which the statement applies to ``principal``, or None."""
+    def applies_to(self, principal: str, has_boundary: bool = False) -> Grant | None:
+        """The grant under which the statement applies to ``principal``, or None.
+
+        Per AWS, a ``NotPrincipal`` (always with ``Deny``) applies to every principal that has a
+        permissions boundary, whatever it lists.
+        """
         if not self.negated:
             return self.grant(principal)
+        if has_boundary:
+            return Grant.ANYONE
         # NotPrincipal: everyone but the principals listed. Per AWS, a caller is exempt only when
         # every identity in its chain is listed: its account, its role (for a role session) and
         # its own ARN, since AWS may check the account first, then the role, then the session.
