@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from iamguard import AccessRequest, Decision, Policy, evaluate
+from iamguard import AccessRequest, Decision, Policy, PolicySet, evaluate
 
 DATA = Path(__file__).parent / "data"
 
@@ -23,8 +23,12 @@ def load_cases(name: str, expected_name: str | None = None) -> list[dict[str, An
     return cases
 
 
-def run_case(case: dict[str, Any]) -> Decision:
-    """Evaluate one case as the public API is meant to be called."""
+def run_case(case: dict[str, Any], grouped: bool = False) -> Decision:
+    """Evaluate one case as the public API is meant to be called.
+
+    ``grouped``: pass each list of policies as a ``PolicySet`` instead of a list.
+    """
+    kind: Any = PolicySet if grouped else list
     request = case["request"]
     session = case.get("sessionPolicy")
     resource = case.get("resourcePolicy")
@@ -35,8 +39,8 @@ def run_case(case: dict[str, Any]) -> Decision:
             resource=request["resource"],
             context=request.get("context") or {},
         ),
-        identity=[Policy.parse(p) for p in case.get("identityPolicies") or []],
-        boundaries=[Policy.parse(p) for p in case.get("permissionsBoundaries") or []],
-        session=[Policy.parse(session)] if session else [],
+        identity=kind(Policy.parse(p) for p in case.get("identityPolicies") or []),
+        boundaries=kind(Policy.parse(p) for p in case.get("permissionsBoundaries") or []),
+        session=kind([Policy.parse(session)] if session else []),
         resource=Policy.parse(resource, kind="resource") if resource else None,
     )

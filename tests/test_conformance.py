@@ -19,6 +19,8 @@ def _check(case: dict[str, Any], record_property: Any, source: str) -> None:
     decision = run_case(case)
     assert decision.errors == ()
     assert decision.effect == case["expected"], case.get("note")
+    grouped = run_case(case, grouped=True)
+    assert (grouped.effect, grouped.statements) == (decision.effect, decision.statements)
 
 
 @pytest.mark.parametrize("case", PUBLIC, ids=[c["id"] for c in PUBLIC])

@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from iamguard import AccessRequest, Decision, Effect, Policy, Reason, StatementRef, evaluate
+from iamguard import (
+    AccessRequest,
+    Decision,
+    Effect,
+    Policy,
+    PolicySet,
+    Reason,
+    StatementRef,
+    evaluate,
+)
 
 ACCOUNT = "123456789012"
 RAM = f"arn:iamguard:iam::{ACCOUNT}:user/ram"
@@ -286,3 +295,27 @@ def test_many_statements_about_other_actions_are_not_consulted() -> None:
     big = policy(*statements)
     assert [s.index for s in big.statements_for("images:getimage")] == [1000]
     assert [s.index for s in big.statements_for("svc:action7")] == [7]
+
+
+def test_policy_set_decides_like_a_list() -> None:
+    """A PolicySet gives the same decision and names the same statements as a plain list."""
+    policies = [
+        policy(allow("images:*", "*", Sid="All"), name="broad"),
+        policy(deny("images:DeleteImage", "*", Sid="NoDelete"), allow(Sid="Get"), name="narrow"),
+    ]
+    grouped = PolicySet(policies)
+    for action in ("images:GetImage", "images:DeleteImage", "orders:GetOrder"):
+        as_list = evaluate(request(action=action), identity=policies)
+        as_set = evaluate(request(action=action), identity=grouped)
+        assert (as_set.effect, as_set.statements) == (as_list.effect, as_list.statements)
+    assert evaluate(request(action="images:DeleteImage"), identity=grouped).statements == (
+        StatementRef("identity", "narrow", "NoDelete", "Deny"),
+    )
+
+
+def test_policy_set_holds_only_policies() -> None:
+    """A PolicySet refuses anything but compiled policies, and is an immutable sequence."""
+    with pytest.raises(TypeError, match="PolicySet holds Policy objects, not dict"):
+        PolicySet([{"Version": "2012-10-17"}])  # type: ignore[list-item]
+    grouped = PolicySet([policy(allow())])
+    assert len(grouped) == 1 and isinstance(grouped, tuple)

@@ -8,5 +8,15 @@ from __future__ import annotations
 from iamguard.policy.decision import Decision, Effect, Reason, StatementRef
 from iamguard.policy.document import Policy
 from iamguard.policy.evaluate import AccessRequest, evaluate
+from iamguard.policy.policyset import PolicySet
 
-__all__ = ["AccessRequest", "Decision", "Effect", "Policy", "Reason", "StatementRef", "evaluate"]
+__all__ = [
+    "AccessRequest",
+    "Decision",
+    "Effect",
+    "Policy",
+    "PolicySet",
+    "Reason",
+    "StatementRef",
+    "evaluate",
+]

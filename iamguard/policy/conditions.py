@@ -22,6 +22,7 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Final
 
 from iamguard.policy.patterns import (
@@ -84,7 +85,9 @@ def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | 
         return None
 
 
+@lru_cache(maxsize=4096)
 def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A request's address (cached: one request tests it against many networks)."""
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:

@@ -47,16 +47,15 @@ class Policy:
         """
         if kind not in KINDS:
             raise InvalidInput(f"policy kind `{kind}` is not one of {', '.join(KINDS)}")
-        if isinstance(document, (str, bytes)):
-            parsed = load_json(document)
-        elif isinstance(document, Mapping):
-            parsed = document
-        else:
-            problem = PolicyProblem("", "must be JSON text or a mapping")
-            raise MalformedPolicyDocument([problem], name)
         try:
+            if isinstance(document, (str, bytes)):
+                parsed = load_json(document)
+            elif isinstance(document, Mapping):
+                parsed = document
+            else:
+                raise MalformedPolicyDocument([PolicyProblem("", "must be JSON text or a mapping")])
             version, policy_id, statements = read_document(parsed, kind)
-            text = json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+            text = _canonical_text(parsed)
         except MalformedPolicyDocument as e:
             raise MalformedPolicyDocument(e.problems, name) from None
         policy = object.__new__(cls)
@@ -117,6 +116,23 @@ class Policy:
 
     def __hash__(self) -> int:
         return hash((self.kind, self.text, self.name))
+
+
+def _plain(value: Any) -> Any:
+    """For ``json.dumps``: any mapping as a dict, any other sequence as a list."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _canonical_text(document: Any) -> str:
+    """The document as compact JSON text (valid: it has passed the grammar)."""
+    try:
+        return json.dumps(
+            document, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_plain
+        )
+    except (TypeError, ValueError) as e:  # a value the grammar does not inspect, such as Id's
+        raise MalformedPolicyDocument([PolicyProblem("", f"not JSON: {e}")]) from None
 
 
 def _index(statement: Statement) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 
 from iamguard.policy.decision import Decision, Effect, Match, Reason
 from iamguard.policy.document import Policy
+from iamguard.policy.policyset import PolicySet
 from iamguard.policy.statement import Grant
 from iamguard.policy.variables import Context, ContextValue
 
@@ -83,27 +84,31 @@ class AccessRequest:
         )
 
 
-def _matching(
-    policies: Sequence[Policy], kind: str, action: str, request: AccessRequest, *,
+def _matching(  # noqa: PLR0917 -- the hot path; keyword arguments cost time here
+    policies: Sequence[Policy], kind: str, action: str, request: AccessRequest,
     allows: list[Match], denies: list[Match],
 ) -> None:  # fmt: skip
     """Sort the statements of ``policies`` that match the request into allows and denies."""
     # Plain loops and tuples: this is the hot path of every decision.
+    if type(policies) is PolicySet:
+        entries = policies._memo.get(action) or policies.entries_for(action)
+    else:
+        entries = tuple(
+            (position, policy, statement)
+            for position, policy in enumerate(policies)
+            for statement in policy.statements_for(action)
+        )
     resource = request.resource
     ctx = None
-    for position, policy in enumerate(policies):
-        statements = policy._memo.get(action)  # the policy's own action memo
-        if statements is None:
-            statements = policy.statements_for(action)
-        for statement in statements:
-            if ctx is None and statement.needs_context:
-                ctx = request.normalized_context
-            if statement.matches(resource, ctx or _EMPTY):
-                match = (kind, policy, position, statement)
-                if statement.deny:
-                    denies.append(match)  # type: ignore[arg-type]
-                else:
-                    allows.append(match)  # type: ignore[arg-type]
+    for position, policy, statement in entries:
+        if ctx is None and statement.needs_context:
+            ctx = request.normalized_context
+        if statement.matches(resource, ctx or _EMPTY):
+            match = (kind, policy, position, statement)
+            if statement.deny:
+                denies.append(match)  # type: ignore[arg-type]
+            else:
+                allows.append(match)  # type: ignore[arg-type]
 
 
 _EMPTY: Context = {}
@@ -123,29 +128,38 @@ def evaluate(
     policy of the resource, if any.
     """
     try:
-        return _evaluate(request, identity, boundaries, session, resource)
+        action = request.action.lower()
+        denies: list[Match] = []
+        allows: list[Match] = []
+        _matching(identity, "identity", action, request, allows, denies)
+        if boundaries or session or resource is not None:
+            return _limited(request, action, denies, allows, boundaries, session, resource)
+        if denies:
+            return Decision(Effect.EXPLICIT_DENY, request, Reason.EXPLICIT_DENY, tuple(denies))
+        if allows:
+            return Decision(Effect.ALLOW, request, Reason.ALLOWED, tuple(allows))
+        return Decision(Effect.IMPLICIT_DENY, request, Reason.NO_IDENTITY_ALLOW)
     except Exception as error:  # fail closed: a decision that could not be made denies
         return Decision(Effect.IMPLICIT_DENY, request, Reason.ERROR, (), (repr(error),))
 
 
-def _evaluate(
+def _limited(  # noqa: PLR0917 -- internal continuation of evaluate
     request: AccessRequest,
-    identity: Sequence[Policy],
+    action: str,
+    denies: list[Match],
+    identity_allows: list[Match],
     boundaries: Sequence[Policy],
     session: Sequence[Policy],
     resource_policy: Policy | None,
 ) -> Decision:
-    action = request.action.lower()
-    denies: list[Match] = []
-    identity_allows: list[Match] = []
+    """The rest of the decision when a boundary, session policies or a resource policy apply."""
     boundary_allows: list[Match] = []
     session_allows: list[Match] = []
     resource_allows: list[tuple[Grant, Match]] = []
-    _matching(identity, "identity", action, request, allows=identity_allows, denies=denies)
     if boundaries:
-        _matching(boundaries, "boundary", action, request, allows=boundary_allows, denies=denies)
+        _matching(boundaries, "boundary", action, request, boundary_allows, denies)
     if session:
-        _matching(session, "session", action, request, allows=session_allows, denies=denies)
+        _matching(session, "session", action, request, session_allows, denies)
     if resource_policy is not None:
         _resource_matches(
             resource_policy, action, request,

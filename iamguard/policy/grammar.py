@@ -73,9 +73,23 @@ def load_json(text: str | bytes) -> Any:
     raise MalformedPolicyDocument([problem])
 
 
+_ABSENT: Final = object()  # an element not written at all (as opposed to written as null)
+
+
 def _suggest(name: str, choices: tuple[str, ...]) -> str:
-    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    same = [c for c in choices if c.lower() == name.lower()]
+    match = same or difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return f" (did you mean `{match[0]}`?)" if match else ""
+
+
+def _show(value: Any) -> str:
+    """A value as an error message quotes it: strings as they are, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return _type_name(value)
 
 
 def _type_name(value: Any) -> str:
@@ -86,7 +100,8 @@ def _type_name(value: Any) -> str:
         return "an object"
     if isinstance(value, (int, float)):
         return "a number"
-    return {str: "a string", list: "a list", type(None): "null"}.get(type(value), "not JSON")
+    known = {str: "a string", list: "a list", type(None): "null"}
+    return known.get(type(value), f"a {type(value).__name__}")
 
 
 class _Reader:
@@ -106,8 +121,10 @@ class _Reader:
         """Report keys given twice (in JSON text) and, when ``allowed`` is given, unknown keys."""
         for key in getattr(obj, "duplicates", ()):
             self.problem(path, f"duplicate key `{key}`")
-        for key in obj if allowed is not None else ():
-            if key not in allowed:
+        for key in obj:
+            if not isinstance(key, str):
+                self.problem(path, f"key {_show(key)} is not a string")
+            elif allowed is not None and key not in allowed:
                 self.problem(path, f"unknown key `{key}`{_suggest(key, allowed)}")
 
     def strings(self, value: Any, path: str, *, allow_empty: bool = False) -> list[str] | None:
@@ -130,13 +147,12 @@ class _Reader:
             return None, None, []
         self.check_keys(doc, "", _TOP_KEYS)
         version = doc.get("Version")
-        if version is not None and version not in VERSIONS:
-            shown = version if isinstance(version, str) else json.dumps(version)
-            self.problem("Version", f"`{shown}` is not `2012-10-17` or `2008-10-17`")
+        if "Version" in doc and version not in VERSIONS:
+            self.problem("Version", f"`{_show(version)}` is not `2012-10-17` or `2008-10-17`")
             version = None
         self.variables = version == VARIABLES_VERSION
         policy_id = doc.get("Id")
-        if policy_id is not None and not isinstance(policy_id, str):
+        if "Id" in doc and not isinstance(policy_id, str):
             self.problem("Id", f"must be a string, not {_type_name(policy_id)}")
             policy_id = None
         if "Statement" not in doc:
@@ -169,15 +185,16 @@ class _Reader:
         self.check_keys(st, path, _STATEMENT_KEYS)
         sid = self.sid(st, path, sids)
         effect = st.get("Effect")
-        if effect is None:
+        if "Effect" not in st:
             self.problem(path, "missing `Effect`")
         elif effect not in ("Allow", "Deny"):
-            shown = effect if isinstance(effect, str) else json.dumps(effect)
-            self.problem(f"{path}.Effect", f"`{shown}` is not `Allow` or `Deny`")
+            self.problem(f"{path}.Effect", f"`{_show(effect)}` is not `Allow` or `Deny`")
         actions, not_action = self.actions(st, path)
         resources, not_resource = self.resources(st, path)
         principals = self.principals(st, path)
-        conditions = self.conditions(st.get("Condition"), f"{path}.Condition")
+        conditions = (
+            self.conditions(st["Condition"], f"{path}.Condition") if "Condition" in st else []
+        )
         if len(self.problems) > before:
             return None
         return Statement(
@@ -187,9 +204,9 @@ class _Reader:
         )  # fmt: skip
 
     def sid(self, st: Mapping[str, Any], path: str, sids: dict[str, str]) -> str | None:
-        sid = st.get("Sid")
-        if sid is None:
+        if "Sid" not in st:
             return None
+        sid = st["Sid"]
         if not isinstance(sid, str):
             self.problem(f"{path}.Sid", f"must be a string, not {_type_name(sid)}")
             return None
@@ -202,7 +219,11 @@ class _Reader:
         return sid
 
     def exactly_one(self, st: Mapping[str, Any], path: str, key: str) -> tuple[Any, bool]:
-        """The value of ``key`` or ``NotKey`` and whether it was the negated one."""
+        """The value of ``key`` or ``NotKey`` and whether it was the negated one.
+
+        ``_ABSENT`` (with a problem recorded) when neither or both are written; a value written
+        as null is returned as None, for the caller to refuse like any other wrong type.
+        """
         negated_key = f"Not{key}"
         if key in st and negated_key in st:
             self.problem(path, f"has both `{key}` and `{negated_key}`")
@@ -210,11 +231,13 @@ class _Reader:
             self.problem(path, f"missing `{key}` or `{negated_key}`")
         elif negated_key in st:
             return st[negated_key], True
-        return st.get(key), False
+        else:
+            return st[key], False
+        return _ABSENT, False
 
     def actions(self, st: Mapping[str, Any], path: str) -> tuple[list[str] | None, bool]:
         value, negated = self.exactly_one(st, path, "Action")
-        if value is None:
+        if value is _ABSENT:
             return None, negated
         vpath = f"{path}.{'NotAction' if negated else 'Action'}"
         actions = self.strings(value, vpath)
@@ -231,7 +254,7 @@ class _Reader:
                     self.problem(path, f"`{key}` is not allowed in a trust policy")
             return None, False
         value, negated = self.exactly_one(st, path, "Resource")
-        if value is None:
+        if value is _ABSENT:
             return None, negated
         vpath = f"{path}.{'NotResource' if negated else 'Resource'}"
         texts = self.strings(value, vpath)
@@ -257,7 +280,7 @@ class _Reader:
                     self.problem(path, f"`{key}` is not allowed in an identity-based policy")
             return None
         value, negated = self.exactly_one(st, path, "Principal")
-        if value is None:
+        if value is _ABSENT:
             return None
         vpath = f"{path}.{'NotPrincipal' if negated else 'Principal'}"
         if negated and self.kind == "trust":
@@ -294,14 +317,14 @@ class _Reader:
             self.problem(path, f"`{name}` is not `*`, an account id or a principal ARN")
 
     def conditions(self, block: Any, path: str) -> list[Condition]:
-        if block is None:
-            return []
         if not isinstance(block, Mapping):
             self.problem(path, f"must be an object, not {_type_name(block)}")
             return []
         self.check_keys(block, path)
         conditions = []
         for operator, entries in block.items():
+            if not isinstance(operator, str):
+                continue  # reported by check_keys
             opath = f"{path}.{operator}"
             try:
                 split_operator(operator)
@@ -314,6 +337,8 @@ class _Reader:
                 continue
             self.check_keys(entries, opath)
             for key, raw in entries.items():
+                if not isinstance(key, str):
+                    continue  # reported by check_keys
                 condition = self.condition(operator, key, raw, f"{opath}.{key}")
                 if condition is not None:
                     conditions.append(condition)
@@ -326,19 +351,34 @@ class _Reader:
         values = raw if isinstance(raw, list) else [raw]
         texts = []
         for i, value in enumerate(values):
-            if isinstance(value, bool):
-                texts.append("true" if value else "false")
-            elif isinstance(value, (int, float, str)):
-                texts.append(value if isinstance(value, str) else json.dumps(value))
-            else:
-                where = f"{path}[{i}]" if isinstance(raw, list) else path
-                self.problem(where, f"must be a string, number or boolean, not {_type_name(value)}")
+            where = f"{path}[{i}]" if isinstance(raw, list) else path
+            text = _condition_text(value)
+            if text is None:
+                what = _type_name(value)
+                if isinstance(value, (int, float)):  # NaN, an infinity, or a number too long
+                    what = f"`{value!r:.40}`" if isinstance(value, float) else "a number that long"
+                self.problem(where, f"must be a string, number or boolean, not {what}")
                 return None
+            texts.append(text)
         try:
             return Condition(operator, key, texts, self.variables)
         except ConditionValueError as e:
             self.problem(path, f"{operator}: {e}")
             return None
+
+
+def _condition_text(value: Any) -> str | None:
+    """A condition value as text (JSON numbers and booleans as JSON writes them), or None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        try:
+            return json.dumps(value, allow_nan=False)
+        except ValueError:  # NaN, an infinity, or an integer of more digits than Python prints
+            return None
+    return None
 
 
 def read_document(doc: Any, kind: str) -> tuple[str | None, str | None, list[Statement]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from operator import methodcaller
 from typing import Final
 
 
@@ -120,10 +121,11 @@ def compile_glob(tokens: Sequence[Token]) -> Matcher:
     middle = [p for p in middle if p.length]
     if not head.length and not tail.length and not middle:
         return _always
+    # The commonest shapes, `prefix*` and `*suffix`, as C-level callables.
     if not middle and tail.length == 0 and head.literal is not None:
-        return lambda s: s.startswith(head.literal)  # type: ignore[arg-type]
+        return methodcaller("startswith", head.literal)
     if not middle and head.length == 0 and tail.literal is not None:
-        return lambda s: s.endswith(tail.literal)  # type: ignore[arg-type]
+        return methodcaller("endswith", tail.literal)
     min_length = head.length + tail.length + sum(p.length for p in middle)
 
     def match(s: str) -> bool:

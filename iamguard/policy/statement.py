@@ -17,6 +17,7 @@ from iamguard.policy.variables import (
     Context,
     Template,
     has_variables,
+    literal_prefix,
     resolve_tokens,
     static_tokens,
     variable_values,
@@ -113,15 +114,14 @@ ResourceTest = Callable[[str, Context], bool]
 
 
 def compile_resource(template: Template) -> ResourceTest:
-    """One ``Resource`` / ``NotResource`` value as a test; variables are resolved per request."""
-    if not has_variables(template):
-        matcher = compile_arn(static_tokens(template))
-        return lambda resource, _ctx: matcher(resource)
-
+    """A ``Resource`` / ``NotResource`` value with variables, as a test resolved per request."""
     # Compiled patterns, by the values the variables took: users repeat, so this is mostly hits.
     compiled: dict[tuple[str | None, ...], Matcher | None] = {}
+    prefix = literal_prefix(template)  # a resource without it cannot match: no need to resolve
 
     def test(resource: str, ctx: Context) -> bool:
+        if not resource.startswith(prefix):
+            return False
         values = variable_values(template, ctx)
         matcher = compiled.get(values, _UNSEEN)
         if matcher is _UNSEEN:
@@ -144,10 +144,12 @@ class Statement:
 
     __slots__ = (
         "_actions",
-        "_resources",
+        "_dynamic",
+        "_static",
         "conditions",
         "deny",
         "exact_actions",
+        "has_resource",
         "index",
         "label",
         "needs_context",
@@ -180,13 +182,16 @@ class Statement:
         # Actions without wildcards are looked up by name (see Policy); the rest are matched.
         self.exact_actions: frozenset[str] | None = frozenset(lowered) if literal else None
         self._actions = tuple(compile_glob(tokenize(a)) for a in lowered)
-        self._resources = (
-            None if resources is None else tuple(compile_resource(t) for t in resources)
+        # Patterns without variables take the resource alone; those with variables need the context.
+        self.has_resource = resources is not None
+        self._static = tuple(
+            compile_arn(static_tokens(t)) for t in resources or () if not has_variables(t)
         )
+        self._dynamic = tuple(compile_resource(t) for t in resources or () if has_variables(t))
         self.not_resource = not_resource
         self.principals = principals
         self.conditions = tuple(conditions)
-        self.needs_context = bool(self.conditions) or any(has_variables(t) for t in resources or ())
+        self.needs_context = bool(self.conditions or self._dynamic)
 
     def matches_action(self, action: str) -> bool:
         """Does the statement cover ``action`` (lower-cased)?"""
@@ -196,15 +201,19 @@ class Statement:
     def matches(self, resource: str, ctx: Context) -> bool:
         """Given a matching action: do the resource and every condition match?"""
         # Plain loops: this runs for every candidate statement of every decision.
-        if self._resources is not None:
-            for test in self._resources:
-                if test(resource, ctx):
-                    if self.not_resource:
-                        return False
+        if self.has_resource:
+            hit = False
+            for matcher in self._static:
+                if matcher(resource):
+                    hit = True
                     break
             else:
-                if not self.not_resource:
-                    return False
+                for test in self._dynamic:
+                    if test(resource, ctx):
+                        hit = True
+                        break
+            if hit is self.not_resource:
+                return False
         for condition in self.conditions:  # noqa: SIM110 -- a loop is cheaper than all(genexpr)
             if not condition(ctx):
                 return False

@@ -96,9 +96,21 @@ def has_variables(template: Template) -> bool:
     return any(isinstance(p, Variable) for p in template)
 
 
-def template_keys(template: Template) -> list[str]:
-    """The context keys the template's variables read."""
-    return [p.key for p in template if isinstance(p, Variable)]
+def literal_prefix(template: Template) -> str:
+    """The text every match starts with: the template up to its first wildcard or variable."""
+    out: list[str] = []
+    for part in template:
+        if isinstance(part, Variable):
+            break
+        if isinstance(part, Literal):
+            out.append(part.text)
+            continue
+        cut = min((i for i in (part.find("*"), part.find("?")) if i >= 0), default=-1)
+        if cut >= 0:
+            out.append(part[:cut])
+            break
+        out.append(part)
+    return "".join(out)
 
 
 def variable_values(template: Template, context: Context) -> tuple[str | None, ...]:
