@@ -103,7 +103,7 @@ def _matching(  # noqa: PLR0917 -- the hot path; keyword arguments cost time her
     for position, policy, statement in entries:
         if ctx is None and statement.needs_context:
             ctx = request.normalized_context
-        if statement.matches(resource, ctx or _EMPTY):
+        if statement.test(resource, ctx or _EMPTY):
             match = (kind, policy, position, statement)
             if statement.deny:
                 denies.append(match)  # type: ignore[arg-type]
