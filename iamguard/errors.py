@@ -5,7 +5,16 @@
     IAMGuardError
     ├── MalformedPolicyDocument     a policy document breaks the grammar (every problem listed)
     ├── LimitExceeded               a quota or size limit would be exceeded
-    └── InvalidInput                a value is out of range or badly formed
+    ├── InvalidInput                a value is out of range or badly formed
+    ├── NoSuchEntity                the named user, group, role, policy, key ... does not exist
+    ├── EntityAlreadyExists         an entity of that name (any letter case) exists already
+    ├── DeleteConflict              the entity still has members, policies, keys ...
+    ├── PasswordPolicyViolation     a password breaks the account's password policy
+    ├── ConcurrentModification      a change raced with another and could not be applied
+    ├── AccessDenied                the caller is not allowed (403 at the HTTP layer)
+    └── StoreError                  the store cannot be used
+        ├── StoreUnavailable        it does not answer (a server down, a file locked)
+        └── StoreCorrupted          it answers with something that is not an iamguard store
 """
 
 from __future__ import annotations
@@ -56,3 +65,55 @@ class InvalidInput(IAMGuardError):
     """A value is out of range or badly formed."""
 
     code = "InvalidInput"
+
+
+class NoSuchEntity(IAMGuardError):
+    """The named entity does not exist."""
+
+    code = "NoSuchEntity"
+
+
+class EntityAlreadyExists(IAMGuardError):
+    """An entity of that name exists already (names are unique whatever their letter case)."""
+
+    code = "EntityAlreadyExists"
+
+
+class DeleteConflict(IAMGuardError):
+    """The entity cannot be deleted while it still has dependents."""
+
+    code = "DeleteConflict"
+
+
+class PasswordPolicyViolation(IAMGuardError):
+    """A password breaks the account's password policy."""
+
+    code = "PasswordPolicyViolation"
+
+
+class ConcurrentModification(IAMGuardError):
+    """A change raced with other changes too many times to be applied; nothing was written."""
+
+    code = "ConcurrentModification"
+
+
+class AccessDenied(IAMGuardError):
+    """The caller is not allowed to do this (403 at the HTTP layer)."""
+
+    code = "AccessDenied"
+
+
+class StoreError(IAMGuardError):
+    """The store cannot be used; nothing was decided or written from it."""
+
+    code = "ServiceFailure"
+
+
+class StoreUnavailable(StoreError):
+    """The store does not answer: a database server down, a file locked or unreadable."""
+
+    code = "ServiceUnavailable"
+
+
+class StoreCorrupted(StoreError):
+    """The store answers with something that is not an iamguard store (or a newer one)."""

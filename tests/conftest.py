@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["store_backends"]  # tests/store_backends.py: a store of every kind, as fixtures
+
 _tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # label -> [agreed, total]
 
 
