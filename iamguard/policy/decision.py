@@ -27,6 +27,7 @@ class Reason(str, Enum):
     """Why the decision is what it is."""
 
     ALLOWED = "allowed"
+    ROOT_USER = "the account's root user"
     EXPLICIT_DENY = "explicit deny"
     NO_IDENTITY_ALLOW = "no identity-based policy allows"
     NO_BOUNDARY_ALLOW = "no permissions boundary allows"
@@ -130,6 +131,8 @@ class Decision:
         lines = [f"{self.effect}: {self.message()}"]
         label = "decided by" if self.effect is not Effect.IMPLICIT_DENY else "matched, not enough"
         lines.extend(f"  {label}: {ref}" for ref in self.statements)
+        if self.reason is Reason.ROOT_USER:
+            lines.append(f"  decided by: {self.reason}, allowed everything in its account")
         lines.extend(f"  error: {error}" for error in self.errors)
         return "\n".join(lines)
 

@@ -1,0 +1,127 @@
+"""``authorize``: a principal's current policies, gathered from the read model, evaluated.
+
+It fills in AWS's global condition keys the caller did not give (``aws:username``,
+``aws:userid``, ``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:PrincipalType``,
+``aws:PrincipalTag/*``, ``aws:CurrentTime``, ``aws:EpochTime``). The root user is allowed
+everything within its own account, whatever the policies say, and every such decision is an
+audit event. A principal the store does not know gets an implicit deny. A store that cannot be
+read raises ``StoreError``: a decision is never made without the data it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from iamguard.arn import DEFAULT_PARTITION, parse_arn
+from iamguard.audit import audit
+from iamguard.iam.base import Clock, utc_now
+from iamguard.policy import AccessRequest, Decision, Effect, Policy, PolicySet, Reason, evaluate
+from iamguard.readmodel import PrincipalView, ReadModel
+from iamguard.stores.base import Store
+
+_NO_POLICIES = PolicySet()
+
+
+class Authorizer:
+    """Decides requests against the model in ``store``, through a per-process read model."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        partition: str = DEFAULT_PARTITION,
+        clock: Clock = utc_now,
+        read_model: ReadModel | None = None,
+    ) -> None:
+        self.store = store
+        self.partition = partition
+        self.clock = clock
+        self.read_model = read_model or ReadModel(store)
+
+    def principal(self, arn: str) -> PrincipalView | None:
+        """The user or role behind a principal ARN (a role session's role), or None."""
+        parsed = parse_arn(arn)
+        if parsed is None or parsed.partition != self.partition or parsed.region:
+            return None
+        if parsed.service == "iam" and parsed.resource.startswith("user/"):
+            view = self.read_model.user(parsed.account, parsed.resource.rsplit("/", 1)[-1])
+            return view if view is not None and view.arn == arn else None
+        if parsed.service == "sts" and parsed.resource.startswith("assumed-role/"):
+            parts = parsed.resource.split("/")
+            return self.read_model.role(parsed.account, parts[1]) if len(parts) == 3 else None
+        return None
+
+    def authorize(
+        self,
+        principal: str,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        session_policies: Sequence[Policy] = (),
+        resource_policy: Policy | None = None,
+    ) -> Decision:
+        """May ``principal`` (an ARN) do ``action`` on ``resource`` now?"""
+        self.read_model.refresh()
+        parsed = parse_arn(principal)
+        if parsed is not None and parsed.service == "iam" and parsed.resource == "root":
+            return self._root(principal, parsed.account, action, resource, context)
+        view = self.principal(principal)
+        request = AccessRequest(principal, action, resource, self.context(principal, view, context))
+        if view is None:
+            return evaluate(request)
+        return evaluate(
+            request, identity=view.identity, boundaries=view.boundary,
+            session=session_policies, resource=resource_policy,
+        )  # fmt: skip
+
+    def context(
+        self, principal: str, view: PrincipalView | None, given: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """The request context: AWS's global keys for this principal, then what was given."""
+        now = self.clock()
+        keys: dict[str, Any] = {
+            "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "aws:EpochTime": str(int(now.timestamp())),
+        }
+        if view is not None:
+            keys["aws:PrincipalAccount"] = view.account
+            for tag in view.tags:
+                keys[f"aws:PrincipalTag/{tag.key}"] = tag.value
+            if view.kind == "user":
+                keys.update({
+                    "aws:username": view.name, "aws:userid": view.unique_id,
+                    "aws:PrincipalArn": view.arn, "aws:PrincipalType": "User",
+                })  # fmt: skip
+            else:
+                session = principal.rsplit("/", 1)[-1]
+                keys.update({
+                    "aws:userid": f"{view.unique_id}:{session}", "aws:PrincipalArn": view.arn,
+                    "aws:PrincipalType": "AssumedRole",
+                })  # fmt: skip
+        if given:
+            given_lower = {k.lower() for k in given}
+            keys = {k: v for k, v in keys.items() if k.lower() not in given_lower}
+            keys.update(given)
+        return keys
+
+    def _root(
+        self, principal: str, account: str, action: str, resource: str,
+        context: Mapping[str, Any] | None,
+    ) -> Decision:  # fmt: skip
+        """The root user: everything within its account, nothing outside; always audited."""
+        known = self.store.read(lambda tx: tx.get("account", account, account)) is not None
+        target = parse_arn(resource)
+        inside = known and (resource == "*" or (target is not None and target.account == account))
+        context_keys = {"aws:PrincipalAccount": account, "aws:PrincipalType": "Account",
+                        "aws:PrincipalArn": principal, **(context or {})}  # fmt: skip
+        request = AccessRequest(principal, action, resource, context_keys)
+        decision = (
+            Decision(Effect.ALLOW, request, Reason.ROOT_USER)
+            if inside
+            else Decision(Effect.IMPLICIT_DENY, request, Reason.NO_IDENTITY_ALLOW)
+        )
+        audit("root.used", account=account, action=action, resource=resource,
+              decision=decision.effect.value)  # fmt: skip
+        return decision

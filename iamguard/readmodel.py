@@ -1,0 +1,213 @@
+"""Each process's view of the store: principals with their compiled policies, kept in step.
+
+A principal's view (its entity, tags, identity policies and boundary, compiled into
+``PolicySet``s) is loaded once and kept until something it depends on changes. Every write to
+the store bumps the model version and logs the keys it changed; the read model checks the
+version (at most every ``poll_interval`` seconds, or at once after a change notification) and
+drops exactly the views that depended on a changed key. Compiled policies are cached by their
+text, so an unchanged policy is never compiled twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from iamguard.errors import StoreCorrupted
+from iamguard.iam.base import SEPARATOR
+from iamguard.model import Tag
+from iamguard.policy import Policy, PolicySet
+from iamguard.stores.base import Change, Data, Reader, Store
+
+Token = tuple[str, str, str]  # (what, account, name), lower-cased: what a view depends on
+_EMPTY_SET: Final = PolicySet()
+
+
+@dataclass(frozen=True)
+class PrincipalView:
+    """A user or role as authorization needs it."""
+
+    kind: str  # "user" | "role"
+    account: str
+    name: str
+    arn: str
+    unique_id: str
+    tags: tuple[Tag, ...]
+    identity: PolicySet
+    boundary: PolicySet
+    trust: Policy | None = None  # a role's trust policy
+    max_session_duration: int = 3600
+    tokens: frozenset[Token] = field(default=frozenset(), repr=False)
+
+
+def change_tokens(change: Change) -> list[Token]:
+    """The dependency tokens a changed record invalidates."""
+    kind, account, key = change.kind, change.account, change.key.lower()
+    head = key.split(SEPARATOR, 1)[0]
+    if kind in ("user", "role", "group"):
+        return [(kind, account, key), ("owner", account, f"{kind}/{key}")]
+    if kind == "membership":
+        return [("memberships", account, head)]
+    if kind in ("attachment", "inline_policy", "boundary"):
+        return [("owner", account, head)]
+    if kind in ("policy", "policy_version"):
+        return [("policy", account, head)]
+    return []  # credentials and the like do not change what anyone may do
+
+
+class ReadModel:
+    """Principal views for one process, bounded in number, dropped exactly when stale."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        poll_interval: float = 0.0,
+        max_principals: int = 10_000,
+        max_policies: int = 20_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.poll_interval = poll_interval
+        self.max_principals = max_principals
+        self.max_policies = max_policies
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._views: OrderedDict[tuple[str, str, str], PrincipalView | None] = OrderedDict()
+        self._dependents: dict[Token, set[tuple[str, str, str]]] = {}
+        self._compiled: OrderedDict[str, Policy] = OrderedDict()
+        self._version = store.version()
+        self._checked = monotonic()
+        self._notified = False
+
+    @property
+    def version(self) -> int:
+        """The model version this read model is in step with."""
+        return self._version
+
+    def notify(self, version: int) -> None:
+        """A change notification (PostgreSQL's LISTEN): check at the next request."""
+        if version > self._version:
+            self._notified = True
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Catch up with the store if it is time to check (or ``force``)."""
+        now = self._monotonic()
+        if not (force or self._notified or now - self._checked >= self.poll_interval):
+            return
+        self._checked = now
+        self._notified = False
+        current = self.store.version()
+        if current == self._version:
+            return
+        changes = self.store.changes_since(self._version)
+        with self._lock:
+            if changes is None:  # the log no longer reaches back: start over
+                self._views.clear()
+                self._dependents.clear()
+            else:
+                for change in changes:
+                    for token in change_tokens(change):
+                        for key in self._dependents.pop(token, ()):
+                            self._views.pop(key, None)
+            self._version = max(current, self._version)
+
+    def user(self, account: str, name: str) -> PrincipalView | None:
+        """The user's view, or None when there is no such user."""
+        return self._view("user", account, name)
+
+    def role(self, account: str, name: str) -> PrincipalView | None:
+        """The role's view, or None when there is no such role."""
+        return self._view("role", account, name)
+
+    def _view(self, kind: str, account: str, name: str) -> PrincipalView | None:
+        key = (kind, account, name.lower())
+        with self._lock:
+            if key in self._views:
+                self._views.move_to_end(key)
+                return self._views[key]
+        version = self._version
+        view = self.store.read(lambda tx: self._load(tx, kind, account, name))
+        with self._lock:
+            if self._version != version:
+                return view  # the model moved on while loading: use it, but do not keep it
+            self._views[key] = view
+            tokens = view.tokens if view else frozenset({(kind, account, name.lower())})
+            for token in tokens:
+                self._dependents.setdefault(token, set()).add(key)
+            while len(self._views) > self.max_principals:
+                self._views.popitem(last=False)  # stale dependents entries are harmless
+        return view
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def _load(self, tx: Reader, kind: str, account: str, name: str) -> PrincipalView | None:
+        entity = tx.get(kind, account, name)
+        if entity is None:
+            return None
+        entity_name = entity["name"]
+        tokens: set[Token] = {(kind, account, entity_name.lower())}
+        owners = [f"{kind}/{entity_name}"]
+        if kind == "user":
+            tokens.add(("memberships", account, entity_name.lower()))
+            for membership in tx.find("membership", account, parent=entity_name):
+                group = membership["group"]
+                tokens.add(("group", account, group.lower()))
+                owners.append(f"group/{group}")
+        identity: list[Policy] = []
+        for owner in owners:
+            tokens.add(("owner", account, owner.lower()))
+            for attachment in tx.find("attachment", account, parent=owner):
+                identity.append(self._managed(tx, account, attachment["policy_arn"], tokens))
+            for inline in tx.find("inline_policy", account, parent=owner):
+                identity.append(self._compile(inline["document"], f"{owner}/{inline['name']}"))
+        boundary_arn = entity.get("permissions_boundary")
+        boundary = (
+            PolicySet([self._managed(tx, account, boundary_arn, tokens)])
+            if boundary_arn
+            else _EMPTY_SET
+        )
+        trust = None
+        if kind == "role":
+            trust = self._compile(
+                entity["assume_role_policy"], f"role/{entity_name}/trust", "trust"
+            )
+        return PrincipalView(
+            kind=kind, account=account, name=entity_name, arn=entity["arn"],
+            unique_id=entity.get("user_id") or entity.get("role_id") or "",
+            tags=tuple(Tag(**t) for t in entity.get("tags", ())), identity=PolicySet(identity),
+            boundary=boundary, trust=trust,
+            max_session_duration=entity.get("max_session_duration", 3600),
+            tokens=frozenset(tokens),
+        )  # fmt: skip
+
+    def _managed(self, tx: Reader, account: str, policy_arn: str, tokens: set[Token]) -> Policy:
+        name = policy_arn.rsplit("/", 1)[-1]
+        tokens.add(("policy", account, name.lower()))
+        policy: Data | None = tx.get("policy", account, name)
+        if policy is None:
+            raise StoreCorrupted(f"attached policy `{policy_arn}` is missing from the store")
+        key = f"{name}{SEPARATOR}{policy['default_version_id']}"
+        version = tx.get("policy_version", account, key)
+        if version is None:
+            raise StoreCorrupted(f"the default version of `{policy_arn}` is missing from the store")
+        return self._compile(version["document"], name)
+
+    def _compile(self, text: str, name: str, kind: str = "identity") -> Policy:
+        """A compiled policy, shared by every view that holds the same text under the same name."""
+        cache_key = f"{kind}\n{name}\n{text}"
+        with self._lock:
+            policy = self._compiled.get(cache_key)
+            if policy is not None:
+                self._compiled.move_to_end(cache_key)
+                return policy
+        policy = Policy.parse(text, kind, name=name)
+        with self._lock:
+            self._compiled[cache_key] = policy
+            while len(self._compiled) > self.max_policies:
+                self._compiled.popitem(last=False)
+        return policy
