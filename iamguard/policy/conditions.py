@@ -19,6 +19,7 @@ import base64
 import binascii
 import difflib
 import ipaddress
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -53,19 +54,26 @@ class ConditionValueError(ValueError):
 # --- value readers -----------------------------------------------------------------------------
 
 
+_NUMBER: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
 def parse_number(text: str) -> Decimal | None:
-    """A decimal number, or None."""
-    try:
-        number = Decimal(text.strip())
-    except (InvalidOperation, ValueError):
+    """A decimal number written in ASCII digits (``-1.5``, ``2e3``), or None."""
+    text = text.strip()
+    if not _NUMBER.fullmatch(text):
         return None
-    return number if number.is_finite() else None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
 
 
 def parse_date(text: str) -> Decimal | None:
     """An ISO 8601 date-time or epoch seconds, as epoch seconds; None if it is neither."""
     text = text.strip()
-    if text and (text.isdigit() or (text[0] == "-" and text[1:].isdigit())):
+    if not text.isascii():
+        return None
+    if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
         return Decimal(text)
     iso = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
     try:

@@ -82,6 +82,16 @@ def _suggest(name: str, choices: tuple[str, ...]) -> str:
     return f" (did you mean `{match[0]}`?)" if match else ""
 
 
+def _quoted(value: Any) -> str:
+    """A value in backticks as JSON writes it; one with no JSON text by its type (``a bytes``)."""
+    if isinstance(value, str):
+        return f"`{value}`"
+    try:
+        return f"`{json.dumps(value, allow_nan=False)}`"
+    except (TypeError, ValueError):
+        return _type_name(value)
+
+
 def _show(value: Any) -> str:
     """A value as an error message quotes it: strings as they are, anything else as JSON."""
     if isinstance(value, str):
@@ -123,21 +133,24 @@ class _Reader:
             self.problem(path, f"duplicate key `{key}`")
         for key in obj:
             if not isinstance(key, str):
-                self.problem(path, f"key {_show(key)} is not a string")
+                self.problem(path, f"key `{_show(key)}` is not a string")
             elif allowed is not None and key not in allowed:
                 self.problem(path, f"unknown key `{key}`{_suggest(key, allowed)}")
 
-    def strings(self, value: Any, path: str, *, allow_empty: bool = False) -> list[str] | None:
-        """A string or a list of strings, as a list; None (with a problem) otherwise."""
+    def strings(self, value: Any, path: str) -> list[str] | None:
+        """A string or a non-empty list of strings, as a list; None (with problems) otherwise."""
         if isinstance(value, str):
             return [value]
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            if not value and not allow_empty:
-                self.problem(path, "must not be an empty list")
-                return None
-            return list(value)
-        self.problem(path, f"must be a string or a list of strings, not {_type_name(value)}")
-        return None
+        if not isinstance(value, list):
+            self.problem(path, f"must be a string or a list of strings, not {_type_name(value)}")
+            return None
+        if not value:
+            self.problem(path, "must not be an empty list")
+            return None
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                self.problem(f"{path}[{i}]", f"must be a string, not {_type_name(item)}")
+        return list(value) if all(isinstance(v, str) for v in value) else None
 
     # --- the document ------------------------------------------------------------------------
 
@@ -148,7 +161,7 @@ class _Reader:
         self.check_keys(doc, "", _TOP_KEYS)
         version = doc.get("Version")
         if "Version" in doc and version not in VERSIONS:
-            self.problem("Version", f"`{_show(version)}` is not `2012-10-17` or `2008-10-17`")
+            self.problem("Version", f"{_quoted(version)} is not `2012-10-17` or `2008-10-17`")
             version = None
         self.variables = version == VARIABLES_VERSION
         policy_id = doc.get("Id")
@@ -188,7 +201,7 @@ class _Reader:
         if "Effect" not in st:
             self.problem(path, "missing `Effect`")
         elif effect not in ("Allow", "Deny"):
-            self.problem(f"{path}.Effect", f"`{_show(effect)}` is not `Allow` or `Deny`")
+            self.problem(f"{path}.Effect", f"{_quoted(effect)} is not `Allow` or `Deny`")
         actions, not_action = self.actions(st, path)
         resources, not_resource = self.resources(st, path)
         principals = self.principals(st, path)
@@ -289,8 +302,11 @@ class _Reader:
             self.problem(path, '`NotPrincipal` may be used only with `"Effect": "Deny"`')
         if value == "*":
             return Principals(True, (), (), negated)
-        if not isinstance(value, Mapping) or not value:
+        if not isinstance(value, Mapping):
             self.problem(vpath, 'must be `*` or an object such as {"AWS": ...}')
+            return None
+        if not value:
+            self.problem(vpath, "must name at least one principal")
             return None
         self.check_keys(value, vpath, _PRINCIPAL_KEYS)
         arns: list[str] = []
@@ -349,22 +365,27 @@ class _Reader:
             self.problem(path, f"condition key `{key}` is not `service:key`")
             return None
         values = raw if isinstance(raw, list) else [raw]
-        texts = []
+        texts: list[str] = []
         for i, value in enumerate(values):
             where = f"{path}[{i}]" if isinstance(raw, list) else path
             text = _condition_text(value)
             if text is None:
                 what = _type_name(value)
-                if isinstance(value, (int, float)):  # NaN, an infinity, or a number too long
-                    what = f"`{value!r:.40}`" if isinstance(value, float) else "a number that long"
+                if isinstance(value, float):  # NaN or an infinity
+                    what = f"`{value!r}`"
+                elif isinstance(value, int):
+                    what = "a number that long"
                 self.problem(where, f"must be a string, number or boolean, not {what}")
-                return None
+                continue
+            try:  # each value alone, so that every bad one is named at its index
+                Condition(operator, key, [text], self.variables)
+            except ConditionValueError as e:
+                self.problem(where, str(e))
+                continue
             texts.append(text)
-        try:
-            return Condition(operator, key, texts, self.variables)
-        except ConditionValueError as e:
-            self.problem(path, f"{operator}: {e}")
+        if len(texts) != len(values):
             return None
+        return Condition(operator, key, texts, self.variables)
 
 
 def _condition_text(value: Any) -> str | None:
