@@ -200,15 +200,27 @@ class Statement:
         self.test = self._fastest_test()
 
     def _fastest_test(self) -> ResourceTest:
-        """``matches``, or an equivalent with fewer steps for the commonest shapes of statement."""
-        if self.conditions or self._dynamic or self.not_resource:
+        """``matches``, or an equivalent with fewer steps for the commonest shapes of statement:
+        at most one resource pattern and at most one condition."""
+        if self.not_resource or len(self.conditions) > 1:
             return self.matches
-        if not self.has_resource:
-            return _always_matches
-        if len(self._static) == 1:
+        if len(self._static) + len(self._dynamic) > 1:
+            return self.matches
+        condition = self.conditions[0] if self.conditions else None
+        if self._dynamic:
+            resource_test = self._dynamic[0]
+        elif self._static:
             matcher = self._static[0]
-            return lambda resource, _ctx: matcher(resource)
-        return self.matches
+
+            def resource_test(resource: str, _ctx: Context) -> bool:
+                return matcher(resource)
+        elif condition is None:
+            return _always_matches
+        else:
+            return lambda _resource, ctx: condition(ctx)
+        if condition is None:
+            return resource_test
+        return lambda resource, ctx: resource_test(resource, ctx) and condition(ctx)
 
     def matches_action(self, action: str) -> bool:
         """Does the statement cover ``action`` (lower-cased)?"""
