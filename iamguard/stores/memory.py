@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from iamguard.stores.base import Change, Data, KeyExists, Reader, Store, T, Writer
 
-_LOG_LIMIT: Final = 10_000  # changes kept for readers catching up
+_LOG_LIMIT: Final = 10_000  # versions whose changes are kept for readers catching up
 
 
 class _Row:
@@ -152,7 +152,9 @@ class MemoryStore(Store):
             if changed:
                 self._version += 1
                 self._log.extend(Change(self._version, *address) for address in changed)
-                del self._log[:-_LOG_LIMIT]
+                oldest_kept = self._version - _LOG_LIMIT  # whole versions, never half of one
+                while self._log and self._log[0].version <= oldest_kept:
+                    self._log.pop(0)
             return result
 
     def version(self) -> int:
