@@ -4,8 +4,9 @@ A principal's view (its entity, tags, identity policies and boundary, compiled i
 ``PolicySet``s) is loaded once and kept until something it depends on changes. Every write to
 the store bumps the model version and logs the keys it changed; the read model checks the
 version (at most every ``poll_interval`` seconds, or at once after a change notification) and
-drops exactly the views that depended on a changed key. Compiled policies are cached by their
-text, so an unchanged policy is never compiled twice.
+drops exactly the views that depended on a changed key. Writes committed through the same store
+object are seen at once. Compiled policies are cached by their text, so an unchanged policy is
+never compiled twice.
 """
 
 from __future__ import annotations
@@ -66,13 +67,14 @@ class ReadModel:
         self,
         store: Store,
         *,
-        poll_interval: float = 0.0,
+        poll_interval: float | None = None,
         max_principals: int = 10_000,
         max_policies: int = 20_000,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
-        self.poll_interval = poll_interval
+        # Checked at least this often; at once after a notification, where the store sends them.
+        self.poll_interval = store.poll_interval if poll_interval is None else poll_interval
         self.max_principals = max_principals
         self.max_policies = max_policies
         self._monotonic = monotonic
@@ -83,6 +85,12 @@ class ReadModel:
         self._version = store.version()
         self._checked = monotonic()
         self._notified = False
+        self._listener = store.listen(self.notify)
+
+    def close(self) -> None:
+        """Stop listening for change notifications."""
+        if self._listener is not None:
+            self._listener.close()
 
     @property
     def version(self) -> int:
@@ -97,7 +105,8 @@ class ReadModel:
     def refresh(self, *, force: bool = False) -> None:
         """Catch up with the store if it is time to check (or ``force``)."""
         now = self._monotonic()
-        if not (force or self._notified or now - self._checked >= self.poll_interval):
+        own_write = self.store.last_written > self._version
+        if not (force or own_write or self._notified or now - self._checked >= self.poll_interval):
             return
         self._checked = now
         self._notified = False

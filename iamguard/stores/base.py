@@ -6,6 +6,9 @@ references used for listing (a user's access keys; a group's members; the entiti
 attached to). All of IAM's rules live above this interface, in ``iamguard.iam``, so that every
 store enforces exactly the same ones.
 
+Records hold JSON (dicts, lists, strings, numbers, booleans, null); ``find`` returns them
+ordered by lower-cased key; ``update`` of a record that does not exist raises ``KeyError``.
+
 A write runs a function in one transaction: it happens completely or not at all. A store may run
 the function more than once (PostgreSQL does when transactions conflict), so it must do nothing
 but read and write through the transaction. Every transaction that writes bumps the model version
@@ -17,10 +20,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 Data = dict[str, Any]
+
+
+class Closeable(Protocol):
+    """Something to stop: a notification listener."""
+
+    def close(self) -> None: ...
 
 
 class KeyExists(Exception):
@@ -29,7 +38,8 @@ class KeyExists(Exception):
 
 @dataclass(frozen=True)
 class Change:
-    """One record changed in the transaction that made model version ``version``."""
+    """One record changed in the transaction that made model version ``version`` (``key`` as
+    stored for comparison: lower-cased)."""
 
     version: int
     kind: str
@@ -98,6 +108,20 @@ class Store(ABC):
     @abstractmethod
     def changes_since(self, version: int) -> list[Change] | None:
         """Changes after ``version``, oldest first; None when the log no longer reaches back."""
+
+    #: How often a reader that gets no notifications should check ``version()``, in seconds.
+    poll_interval: float = 0.0
+    #: The model version of the newest write committed through this object (0: none yet), so
+    #: that readers in the same process see their own writes at once, whatever the poll interval.
+    last_written: int = 0
+
+    def listen(self, callback: Callable[[int], None]) -> Closeable | None:
+        """Call ``callback(version)``, from another thread, for each write any process commits.
+
+        None where the store cannot push notifications: readers then poll ``version()`` every
+        ``poll_interval`` seconds. Close the returned object (or the store) to stop.
+        """
+        return None
 
     def close(self) -> None:  # noqa: B027 -- most stores hold nothing to release
         """Release connections and files."""

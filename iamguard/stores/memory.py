@@ -151,6 +151,7 @@ class MemoryStore(Store):
             changed = list(dict.fromkeys(tables.changed))
             if changed:
                 self._version += 1
+                self.last_written = self._version
                 self._log.extend(Change(self._version, *address) for address in changed)
                 oldest_kept = self._version - _LOG_LIMIT  # whole versions, never half of one
                 while self._log and self._log[0].version <= oldest_kept:
