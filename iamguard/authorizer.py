@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from iamguard.arn import DEFAULT_PARTITION, parse_arn
+from iamguard.arn import ACCOUNT_ID, DEFAULT_PARTITION, NAME, parse_arn
 from iamguard.audit import audit
 from iamguard.iam.base import Clock, utc_now
 from iamguard.policy import AccessRequest, Decision, Effect, Policy, PolicySet, Reason, evaluate
@@ -44,12 +44,17 @@ class Authorizer:
         parsed = parse_arn(arn)
         if parsed is None or parsed.partition != self.partition or parsed.region:
             return None
+        if not ACCOUNT_ID.fullmatch(parsed.account):
+            return None
         if parsed.service == "iam" and parsed.resource.startswith("user/"):
-            view = self.read_model.user(parsed.account, parsed.resource.rsplit("/", 1)[-1])
+            name = parsed.resource.rsplit("/", 1)[-1]
+            view = self.read_model.user(parsed.account, name) if NAME.fullmatch(name) else None
             return view if view is not None and view.arn == arn else None
         if parsed.service == "sts" and parsed.resource.startswith("assumed-role/"):
             parts = parsed.resource.split("/")
-            return self.read_model.role(parsed.account, parts[1]) if len(parts) == 3 else None
+            if len(parts) != 3 or not all(NAME.fullmatch(p) for p in parts[1:]):
+                return None
+            return self.read_model.role(parsed.account, parts[1])
         return None
 
     def authorize(

@@ -64,6 +64,7 @@ ID_PREFIXES: Final = {
     "policy": POLICY_ID_PREFIX, "service": SERVICE_ID_PREFIX, "access_key": ACCESS_KEY_PREFIX,
 }  # fmt: skip
 SEPARATOR: Final = " "  # joins names in compound record keys; never part of a name or a path
+OWNER_KINDS: Final = ("user", "group", "role")  # what policies attach to
 
 
 def utc_now() -> datetime:
@@ -210,3 +211,21 @@ class Core:
         """Raise ``LimitExceeded`` when one more would exceed ``limit``."""
         if count >= limit:
             raise LimitExceeded(f"cannot exceed quota for {name}: {limit}")
+
+    # --- owners ----------------------------------------------------------------------------
+
+    def owner(self, tx: Reader, kind: str, name: str) -> Data:
+        """The user, group or role that policies are attached to."""
+        if kind not in OWNER_KINDS:
+            raise InvalidInput(f"`{kind}` is not user, group or role")
+        return self.need(tx, kind, name)
+
+    def owner_arn(self, kind: str, name: str) -> str:
+        """The ARN a caller's permission to change ``name`` is checked against.
+
+        Its path is not known before the entity is read, so the ARN is read first; an entity
+        that does not exist is named with the root path (the call then fails as NoSuchEntity).
+        """
+        data = self.read(lambda tx: tx.get(kind, self.account, name)) if self.checks else None
+        path = data["path"] if data else "/"
+        return self.arn(kind, path, data["name"] if data else name)

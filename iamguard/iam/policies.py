@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from iamguard.arn import parse_arn
-from iamguard.errors import DeleteConflict, InvalidInput, LimitExceeded, NoSuchEntity
+from iamguard.errors import DeleteConflict, LimitExceeded, NoSuchEntity
 from iamguard.iam.base import Core, check_name, check_path, compound_key, policy_text
 from iamguard.model import AttachedPolicy, ManagedPolicy, PolicyVersion
 from iamguard.policy.limits import (
@@ -351,21 +351,3 @@ class PoliciesAPI(Core):
             tx.update(kind, self.account, owner["name"], owner)
 
         self.write(delete)
-
-    # --- owners ----------------------------------------------------------------------------
-
-    def owner(self, tx: Reader, kind: str, name: str) -> Data:
-        """The user, group or role that policies are attached to."""
-        if kind not in _ACTION_NAMES:
-            raise InvalidInput(f"`{kind}` is not user, group or role")
-        return self.need(tx, kind, name)
-
-    def owner_arn(self, kind: str, name: str) -> str:
-        """The ARN a caller's permission to change ``name`` is checked against.
-
-        Its path is not known before the entity is read, so the ARN is read first; an entity
-        that does not exist is named with the root path (the call then fails as NoSuchEntity).
-        """
-        data = self.read(lambda tx: tx.get(kind, self.account, name)) if self.checks else None
-        path = data["path"] if data else "/"
-        return self.arn(kind, path, data["name"] if data else name)

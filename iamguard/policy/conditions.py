@@ -367,7 +367,7 @@ class Condition:
             if self._qualifier == "ForAnyValue":
                 return self._if_exists
             return self._if_exists or self._negated
-        values = (value,) if isinstance(value, str) else value
+        values: tuple[str, ...] = (value,) if isinstance(value, str) else value or ()
         if self._qualifier == "ForAllValues":
             return all(self._matches(v, ctx) for v in values)
         if self._qualifier == "ForAnyValue":

@@ -60,6 +60,11 @@ class StatementRef:
         return f"{self.kind} policy `{self.policy}` statement `{self.statement}` ({self.effect})"
 
 
+# What evaluate records for each matching statement, as a plain tuple (cheaper than a Match):
+# (kind of policy, the policy, its position among its kind, the statement).
+RawMatch = tuple[str, "Policy", int, "Statement"]
+
+
 class Match(NamedTuple):
     """A statement that matched the request, in the policy (the ``position``-th of its kind).
 
@@ -87,7 +92,7 @@ class Decision:
         effect: Effect,
         request: AccessRequest,
         reason: Reason,
-        matches: tuple[Match, ...] = (),
+        matches: tuple[RawMatch, ...] = (),
         errors: tuple[str, ...] = (),
     ) -> None:
         self.effect = effect

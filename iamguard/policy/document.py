@@ -25,6 +25,9 @@ class Policy:
         "_by_action", "_memo", "_wild", "id", "kind", "name", "statements", "text", "version",
     )  # fmt: skip
 
+    _by_action: dict[str, list[Statement]]
+    _memo: dict[str, tuple[Statement, ...]]
+    _wild: tuple[Statement, ...]
     id: str | None
     kind: str
     name: str | None
@@ -95,7 +98,7 @@ class Policy:
         """The statements whose Action/NotAction covers ``action`` (lower-cased), in order."""
         found = self._memo.get(action)
         if found is not None:
-            return found  # type: ignore[no-any-return]
+            return found
         hits = list(self._by_action.get(action, ()))
         hits.extend(s for s in self._wild if s.matches_action(action))
         found = tuple(sorted(hits, key=_index)) if len(hits) > 1 else tuple(hits)

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from iamguard.policy.decision import Decision, Effect, Match, Reason
+from iamguard.policy.decision import Decision, Effect, RawMatch, Reason
 from iamguard.policy.document import Policy
 from iamguard.policy.policyset import PolicySet
 from iamguard.policy.statement import Grant
@@ -86,7 +86,7 @@ class AccessRequest:
 
 def _matching(  # noqa: PLR0917 -- the hot path; keyword arguments cost time here
     policies: Sequence[Policy], kind: str, action: str, request: AccessRequest,
-    allows: list[Match], denies: list[Match],
+    allows: list[RawMatch], denies: list[RawMatch],
 ) -> None:  # fmt: skip
     """Sort the statements of ``policies`` that match the request into allows and denies."""
     # Plain loops and tuples: this is the hot path of every decision.
@@ -129,8 +129,8 @@ def evaluate(
     """
     try:
         action = request.action.lower()
-        denies: list[Match] = []
-        allows: list[Match] = []
+        denies: list[RawMatch] = []
+        allows: list[RawMatch] = []
         _matching(identity, "identity", action, request, allows, denies)
         if boundaries or session or resource is not None:
             return _limited(request, action, denies, allows, boundaries, session, resource)
@@ -146,16 +146,16 @@ def evaluate(
 def _limited(  # noqa: PLR0917 -- internal continuation of evaluate
     request: AccessRequest,
     action: str,
-    denies: list[Match],
-    identity_allows: list[Match],
+    denies: list[RawMatch],
+    identity_allows: list[RawMatch],
     boundaries: Sequence[Policy],
     session: Sequence[Policy],
     resource_policy: Policy | None,
 ) -> Decision:
     """The rest of the decision when a boundary, session policies or a resource policy apply."""
-    boundary_allows: list[Match] = []
-    session_allows: list[Match] = []
-    resource_allows: list[tuple[Grant, Match]] = []
+    boundary_allows: list[RawMatch] = []
+    session_allows: list[RawMatch] = []
+    resource_allows: list[tuple[Grant, RawMatch]] = []
     if boundaries:
         _matching(boundaries, "boundary", action, request, boundary_allows, denies)
     if session:
@@ -189,7 +189,7 @@ def _limited(  # noqa: PLR0917 -- internal continuation of evaluate
 
 def _resource_matches(
     policy: Policy, action: str, request: AccessRequest, *, has_boundary: bool,
-    allows: list[tuple[Grant, Match]], denies: list[Match],
+    allows: list[tuple[Grant, RawMatch]], denies: list[RawMatch],
 ) -> None:  # fmt: skip
     principal = request.principal
     for statement in policy.statements_for(action):

@@ -65,8 +65,7 @@ def _always(_: str) -> bool:
 def _piece_regex(piece: Sequence[Token]) -> re.Pattern[str]:
     """A fixed-length piece with ``?`` as a regex of literals and ``.``: it cannot backtrack."""
     return re.compile(
-        "".join("." if t is QMARK else re.escape(t) for t in piece),  # type: ignore[arg-type]
-        re.DOTALL,
+        "".join("." if isinstance(t, Wildcard) else re.escape(t) for t in piece), re.DOTALL
     )
 
 
@@ -76,12 +75,13 @@ class _Piece:
     __slots__ = ("length", "literal", "regex")
 
     def __init__(self, tokens: Sequence[Token]) -> None:
-        self.length = sum(1 if t is QMARK else len(t) for t in tokens)  # type: ignore[arg-type]
-        if any(t is QMARK for t in tokens):
+        texts = [t for t in tokens if isinstance(t, str)]
+        self.length = sum(map(len, texts)) + (len(tokens) - len(texts))  # each `?` is one
+        if len(texts) < len(tokens):
             self.literal: str | None = None
             self.regex: re.Pattern[str] | None = _piece_regex(tokens)
         else:
-            self.literal = "".join(tokens)  # type: ignore[arg-type]
+            self.literal = "".join(texts)
             self.regex = None
 
     def at(self, s: str, pos: int) -> bool:

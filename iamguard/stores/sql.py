@@ -172,7 +172,7 @@ class SQLStore(Store):
             )
             self._poller = engine.execution_options(isolation_level="AUTOCOMMIT")
             self._writer = engine.execution_options(isolation_level="SERIALIZABLE")
-            self._migrator = engine
+            self._migrator = engine.execution_options()
             self._insert = postgresql.insert
         self._engine = engine
         try:
@@ -387,22 +387,30 @@ class _Reads(Reader):
             raise self._store._error(e) from e
 
     def get(self, kind: str, account: str, key: str) -> Data | None:
+        if not _storable(kind, account, key):
+            return None
         data = self._run(select(records.c.data).where(*_address(kind, account, key))).scalar()
         return None if data is None else json.loads(data)
 
     def find(
         self, kind: str, account: str, *, parent: str | None = None, ref: str | None = None
     ) -> list[Data]:
+        if not _storable(kind, account, parent, ref):
+            return []
         query = select(records.c.data).where(*_matching(kind, account, parent, ref))
         return [json.loads(d) for d in self._run(query.order_by(records.c.key_folded)).scalars()]
 
     def count(
         self, kind: str, account: str, *, parent: str | None = None, ref: str | None = None
     ) -> int:
+        if not _storable(kind, account, parent, ref):
+            return 0
         query = select(func.count()).select_from(records)
         return int(self._run(query.where(*_matching(kind, account, parent, ref))).scalar_one())
 
     def locate(self, kind: str, key: str) -> tuple[str, Data] | None:
+        if not _storable(kind, key):
+            return None
         query = (
             select(records.c.account, records.c.data)
             .where(records.c.kind == kind, records.c.key_folded == key.lower())
@@ -541,6 +549,11 @@ def _sqlite_begin(conn: Connection) -> None:
     statement = conn.get_execution_options().get(_BEGIN, "BEGIN")
     if statement:
         conn.exec_driver_sql(statement)
+
+
+def _storable(*texts: str | None) -> bool:
+    """Could a record have these keys? PostgreSQL text cannot hold NUL, so none has one."""
+    return not any(text is not None and "\x00" in text for text in texts)
 
 
 def _address(kind: str, account: str, key: str) -> tuple[Any, ...]:
