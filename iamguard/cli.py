@@ -1,9 +1,16 @@
 """The iamguard command line, built on the public API.
 
-``main`` is the root group; each area is one sub-group (``policy`` today; ``init``, ``user``,
-``group``, ... later). Exit statuses follow click's convention: 0 success, 1 a negative answer
-(an invalid policy, a denied request), 2 a usage error (a missing file, a bad option, a malformed
-policy given to ``simulate``).
+``main`` is the root group. ``policy validate`` and ``policy simulate`` work on policy files
+alone; every other command works on a store (``--store URL``, default ``$IAMGUARD_STORE``, else
+``sqlite:///iamguard.db``): ``init``, ``user``, ``group``, ``access-key``, ``login-profile``,
+``role``, ``service``, the store commands of ``policy``, ``import``, ``export`` and
+``simulate``. They live in ``cli_identities``, ``cli_permissions`` and ``cli_model``, on the
+helpers of ``cli_common``.
+
+Exit statuses follow click's convention: 0 success, 1 a negative answer (an AWS error such as
+``NoSuchEntity``, printed as ``Error (NoSuchEntity): MESSAGE``; an invalid policy; a denied
+request), 2 a usage error (a missing file, a bad option, no store, a malformed policy given to
+``policy simulate``).
 """
 
 from __future__ import annotations
@@ -11,22 +18,39 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
-from iamguard import AccessRequest, Decision, MalformedPolicyDocument, Policy, evaluate
-
-EXIT_NO = 1  # the answer is no: an invalid policy, a denied request
-EXIT_USAGE = click.UsageError.exit_code  # 2
+from iamguard import AccessRequest, MalformedPolicyDocument, Policy, evaluate
+from iamguard.cli_common import EXIT_NO, EXIT_USAGE, RootGroup, decision_json, parse_context
+from iamguard.cli_credentials import access_key, login_profile, service
+from iamguard.cli_identities import group, init, user
+from iamguard.cli_model import export, import_
+from iamguard.cli_model import simulate as simulate_store
+from iamguard.cli_permissions import POLICY_COMMANDS, role
 
 _POLICY_FILE = click.Path(exists=True, dir_okay=False, readable=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="iamguard")
 def main() -> None:
-    """iamguard: AWS IAM's identity and permission model for Python web apps."""
+    """iamguard: AWS IAM's identity and permission model for Python web apps.
+
+    Every command but `policy validate` and `policy simulate` works on a store: --store URL,
+    default $IAMGUARD_STORE, else sqlite:///iamguard.db (a file in the current directory).
+    Start with `iamguard init` or `iamguard import FILE`.
+
+    \b
+    Exit status: 0 success; 1 an AWS error (printed as
+    `Error (CODE): MESSAGE`), an invalid policy or a denied request;
+    2 a usage error.
+    """
+
+
+for _command in (init, user, group, access_key, login_profile, role, service, import_, export):
+    main.add_command(_command)
+main.add_command(simulate_store, "simulate")
 
 
 # -- policy ----------------------------------------------------------------------------------
@@ -34,7 +58,11 @@ def main() -> None:
 
 @main.group()
 def policy() -> None:
-    """Check policy documents and simulate decisions."""
+    """Check policy files; manage the store's policies.
+
+    `validate` and `simulate` work on policy files alone. The other commands manage the
+    store's managed policies (by name or ARN) and inline policies.
+    """
 
 
 def _load(path: str, kind: str) -> Policy | MalformedPolicyDocument:
@@ -99,35 +127,6 @@ def validate(*, files: tuple[str, ...], kind: str, as_json: bool) -> None:
         click.get_current_context().exit(EXIT_NO)
 
 
-def _parse_context(
-    ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]
-) -> dict[str, str | list[str]]:
-    """``KEY=VALUE`` pairs as a request context; a key given several times becomes a list.
-
-    Keys are case-insensitive, as in AWS: ``aws:TagKeys`` and ``aws:tagkeys`` are one key.
-    """
-    values: dict[str, tuple[str, list[str]]] = {}  # lower-cased key -> (first spelling, values)
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"`{pair}` is not KEY=VALUE", ctx, param)
-        values.setdefault(key.lower(), (key, []))[1].append(value)
-    return {key: found[0] if len(found) == 1 else found for key, found in values.values()}
-
-
-def _decision_json(decision: Decision) -> dict[str, Any]:
-    return {
-        "effect": decision.effect.value,
-        "allowed": decision.allowed,
-        "message": decision.message(),
-        "statements": [
-            {"kind": s.kind, "policy": s.policy, "statement": s.statement, "effect": s.effect}
-            for s in decision.statements
-        ],
-        "errors": list(decision.errors),
-    }
-
-
 _SIMULATE_EPILOG = """\b
 Example:
   iamguard policy simulate --policy developers.json \\
@@ -175,7 +174,7 @@ Example:
     "--context",
     multiple=True,
     metavar="KEY=VALUE",
-    callback=_parse_context,
+    callback=parse_context,
     help="A request-context key (repeatable; repeat a key to give it several values).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as a JSON object.")
@@ -240,7 +239,11 @@ def simulate(
         resource=resource_policies[0] if resource_policies else None,
     )
     if as_json:
-        click.echo(json.dumps(_decision_json(decision), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(decision_json(decision), indent=2, ensure_ascii=False))
     else:
         click.echo(decision.explain())
     ctx.exit(0 if decision.allowed else EXIT_NO)
+
+
+for _command in POLICY_COMMANDS:
+    policy.add_command(_command)

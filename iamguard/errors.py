@@ -51,6 +51,7 @@ class MalformedPolicyDocument(IAMGuardError):
 
     def __init__(self, problems: Iterable[PolicyProblem], name: str | None = None) -> None:
         self.problems: tuple[PolicyProblem, ...] = tuple(problems)
+        self.name = name
         prefix = f"policy `{name}`: " if name else ""
         super().__init__("; ".join(prefix + str(p) for p in self.problems))
 

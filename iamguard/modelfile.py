@@ -28,7 +28,8 @@
           - name: image-processor
 
 The file is loaded through the management API, so every name, quota and policy rule applies,
-and a file that breaks one is refused with the same error the API gives, naming where.
+and a file that breaks one is refused with the same error the API gives, naming where. Loading
+is all or nothing: the model is built in memory first, then written in one transaction.
 Secrets are never read from the file: root passwords and service credentials are generated and
 returned by ``load_model`` once, for the caller to hand over.
 """
@@ -45,9 +46,14 @@ from typing import Any
 
 import yaml
 
-from iamguard.errors import IAMGuardError, InvalidInput, MalformedPolicyDocument
-from iamguard.iam import IAM, Quotas, create_account
-from iamguard.stores.base import Store
+from iamguard.errors import (
+    EntityAlreadyExists,
+    IAMGuardError,
+    InvalidInput,
+    MalformedPolicyDocument,
+)
+from iamguard.iam import IAM, Quotas, create_account, list_accounts
+from iamguard.stores.base import KeyExists, Store
 from iamguard.stores.memory import MemoryStore
 
 _ACCOUNT_KEYS = {"id", "alias", "root_email", "policies", "groups", "users", "roles", "services",
@@ -87,16 +93,44 @@ def load_model(
     quotas: Quotas | None = None,
 ) -> tuple[Store, LoadedSecrets]:  # fmt: skip
     """Load a model (a mapping, YAML/JSON text, or a file path) into ``store`` (default: a new
-    in-memory store). Returns the store and the secrets generated for it."""
+    in-memory store), all of it or nothing. Returns the store and the secrets generated for it.
+    ``EntityAlreadyExists`` when one of its accounts is in ``store`` already."""
+    built, loaded = build_model(model, quotas=quotas)
+    if store is None:
+        return built, loaded
+    install_model(built, store)
+    return store, loaded
+
+
+def build_model(
+    model: Mapping[str, Any] | str | Path, *, quotas: Quotas | None = None
+) -> tuple[MemoryStore, LoadedSecrets]:
+    """The model in a new in-memory store, checked by every rule of the management API."""
     if isinstance(model, Path):
         model = read_model_text(model.read_text(encoding="utf-8"))
     elif isinstance(model, str):
         model = read_model_text(model)
-    store = store if store is not None else MemoryStore()
+    built = MemoryStore()
     loaded = LoadedSecrets()
-    for index, account in enumerate(model.get("accounts", [])):
-        _load_account(store, account, loaded, quotas, f"accounts[{index}]")
-    return store, loaded
+    for index, account in enumerate(model.get("accounts") or []):
+        _load_account(built, account, loaded, quotas, f"accounts[{index}]")
+    return built, loaded
+
+
+def install_model(built: MemoryStore, store: Store) -> None:
+    """Write a built model into ``store`` in one transaction; ``EntityAlreadyExists`` when one
+    of its accounts is there already (and then nothing is written)."""
+    try:
+        built.copy_into(store)
+    except KeyExists:
+        existing = [a.account_id for a in list_accounts(built) if _exists(store, a.account_id)]
+        raise EntityAlreadyExists(
+            f"account `{existing[0] if existing else '?'}` already exists in the store"
+        ) from None
+
+
+def _exists(store: Store, account_id: str) -> bool:
+    return store.read(lambda tx: tx.get("account", account_id, account_id)) is not None
 
 
 @contextmanager
@@ -134,7 +168,12 @@ def _load_account(
 ) -> None:
     with _located(where):
         entry = _check_keys(entry, _ACCOUNT_KEYS)
-        account_id = str(entry.get("id", ""))
+        account_id = entry.get("id")
+        if not isinstance(account_id, str):
+            raise InvalidInput(
+                f"account id `{account_id}` must be a quoted string of 12 digits "
+                '(id: "012345678901"): unquoted, YAML reads some digits as another number'
+            )
         password = secrets.token_urlsafe(18) + "aA1!"  # meets any password policy's classes
         email = entry.get("root_email", f"root@{account_id}.invalid")
         create_account(store, email=email, password=password, account_id=account_id,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from iamguard.arn import DEFAULT_PARTITION
 from iamguard.errors import AccessDenied
-from iamguard.iam.accounts import create_account, get_account
+from iamguard.iam.accounts import create_account, get_account, list_accounts
 from iamguard.iam.base import Clock, Quotas, utc_now
 from iamguard.iam.credentials import CredentialsAPI
 from iamguard.iam.groups import GroupsAPI
@@ -23,11 +23,12 @@ from iamguard.stores.base import Store
 if TYPE_CHECKING:
     from iamguard.authorizer import Authorizer
 
-__all__ = ["IAM", "Quotas", "create_account", "get_account"]
+__all__ = ["IAM", "Quotas", "create_account", "get_account", "list_accounts"]
 
 
 class IAM(UsersAPI, GroupsAPI, RolesAPI, CredentialsAPI):
-    """IAM's operations for one account. See the module docstring."""
+    """IAM's operations for one existing account (``NoSuchEntity`` otherwise). See the module
+    docstring."""
 
     def __init__(
         self,
@@ -50,6 +51,7 @@ class IAM(UsersAPI, GroupsAPI, RolesAPI, CredentialsAPI):
                 if not decision.allowed:
                     raise AccessDenied(decision.message())
 
+        get_account(store, account)  # NoSuchEntity: calls never write into an account not made
         super().__init__(
             store, account, partition=partition, quotas=quotas or Quotas(), clock=clock,
             check=check,

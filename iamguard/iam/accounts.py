@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Final
 
 from iamguard.arn import ACCOUNT_ID
 from iamguard.audit import audit
@@ -11,9 +12,10 @@ from iamguard.iam.base import Clock, timestamp, utc_now
 from iamguard.iam.credentials import DEFAULT_PASSWORD_POLICY
 from iamguard.model import Account
 from iamguard.passwords import check_password, hash_password
-from iamguard.stores.base import KeyExists, Store, Writer
+from iamguard.stores.base import KeyExists, Reader, Store, Writer
 
 ROOT_KEY = "root"
+INDEX: Final = ""  # the pseudo-account under which every account is listed
 
 
 def create_account(
@@ -41,11 +43,23 @@ def create_account(
         except KeyExists:
             raise EntityAlreadyExists(f"account `{account_id}` already exists") from None
         tx.insert("root_login", account_id, ROOT_KEY, {"email": email, "password_hash": encoded})
+        tx.insert("account_index", INDEX, account_id, {"account_id": account_id})
         return account
 
     created = store.write(create)
     audit("account.created", account=account_id)
     return created
+
+
+def list_accounts(store: Store) -> list[Account]:
+    """Every account in the store, by id."""
+
+    def accounts(tx: Reader) -> list[Account]:
+        found = tx.find("account_index", INDEX)
+        return [Account.from_record(tx.get("account", a["account_id"], a["account_id"]) or {})
+                for a in found]  # fmt: skip
+
+    return store.read(accounts)
 
 
 def get_account(store: Store, account_id: str) -> Account:

@@ -13,9 +13,10 @@ _LOG_LIMIT: Final = 10_000  # versions whose changes are kept for readers catchi
 
 
 class _Row:
-    __slots__ = ("data", "parent", "ref")
+    __slots__ = ("data", "key", "parent", "ref")
 
-    def __init__(self, data: Data, parent: str | None, ref: str | None) -> None:
+    def __init__(self, key: str, data: Data, parent: str | None, ref: str | None) -> None:
+        self.key = key  # as given (the address holds it folded)
         self.data = data
         self.parent = parent
         self.ref = ref
@@ -99,12 +100,12 @@ class _Tables(Writer):
         address = (kind, account, key.lower())
         if address in self.rows:
             raise KeyExists(key)
-        self._put(address, _Row(_copy(data), _fold(parent), _fold(ref)))
+        self._put(address, _Row(key, _copy(data), _fold(parent), _fold(ref)))
 
     def update(self, kind: str, account: str, key: str, data: Data) -> None:
         address = (kind, account, key.lower())
         old = self.rows[address]
-        self._put(address, _Row(_copy(data), old.parent, old.ref))
+        self._put(address, _Row(old.key, _copy(data), old.parent, old.ref))
 
     def delete(self, kind: str, account: str, key: str) -> None:
         address = (kind, account, key.lower())
@@ -161,6 +162,17 @@ class MemoryStore(Store):
     def version(self) -> int:
         with self._lock:
             return self._version
+
+    def copy_into(self, target: Store) -> None:
+        """Write every record into ``target`` in one transaction (all of them, or none)."""
+        with self._lock:
+            rows = [(kind, account, row) for (kind, account, _), row in self._tables.rows.items()]
+
+        def copy(tx: Writer) -> None:
+            for kind, account, row in rows:
+                tx.insert(kind, account, row.key, row.data, parent=row.parent, ref=row.ref)
+
+        target.write(copy)
 
     def changes_since(self, version: int) -> list[Change] | None:
         with self._lock:
