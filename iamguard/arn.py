@@ -8,9 +8,9 @@ from typing import Final, NamedTuple
 
 DEFAULT_PARTITION: Final = "iamguard"
 
-ACCOUNT_ID: Final = re.compile(r"\d{12}")
+ACCOUNT_ID: Final = re.compile(r"[0-9]{12}")
 NAME: Final = re.compile(r"[\w+=,.@-]+", re.ASCII)
-PATH: Final = re.compile(r"/(?:[\x21-\x7e]*/)?")
+PATH: Final = re.compile(r"/(?:[\x21-\x7e]+/)?")
 
 # AWS's unique-id prefixes.
 USER_ID_PREFIX: Final = "AIDA"

@@ -11,6 +11,7 @@ read raises ``StoreError``: a decision is never made without the data it needs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timezone
 from typing import Any
 
 from iamguard.arn import ACCOUNT_ID, DEFAULT_PARTITION, NAME, parse_arn
@@ -70,7 +71,11 @@ class Authorizer:
         """May ``principal`` (an ARN) do ``action`` on ``resource`` now?"""
         self.read_model.refresh()
         parsed = parse_arn(principal)
-        if parsed is not None and parsed.service == "iam" and parsed.resource == "root":
+        if (
+            parsed is not None and parsed.service == "iam" and parsed.resource == "root"
+            and parsed.partition == self.partition and not parsed.region
+            and ACCOUNT_ID.fullmatch(parsed.account)
+        ):  # fmt: skip
             return self._root(principal, parsed.account, action, resource, context)
         view = self.principal(principal)
         request = AccessRequest(principal, action, resource, self.context(principal, view, context))
@@ -85,7 +90,7 @@ class Authorizer:
         self, principal: str, view: PrincipalView | None, given: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         """The request context: AWS's global keys for this principal, then what was given."""
-        now = self.clock()
+        now = self.clock().astimezone(timezone.utc)
         keys: dict[str, Any] = {
             "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "aws:EpochTime": str(int(now.timestamp())),

@@ -53,7 +53,7 @@ class MalformedPolicyDocument(IAMGuardError):
         self.problems: tuple[PolicyProblem, ...] = tuple(problems)
         self.name = name
         prefix = f"policy `{name}`: " if name else ""
-        super().__init__("; ".join(prefix + str(p) for p in self.problems))
+        super().__init__(prefix + "; ".join(str(p) for p in self.problems))
 
 
 class LimitExceeded(IAMGuardError):

@@ -594,7 +594,7 @@ def test_policy_put_inline_on_a_role_and_delete_it(account: str) -> None:
     ok("policy", "delete-inline", "--role", "Lister", "list-only", "--store", account)
     result = cli("policy", "delete-inline", "--role", "Lister", "list-only", "--store", account)
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error (NoSuchEntity): inline policy `")
+    assert result.stderr.startswith("Error (NoSuchEntity): role `Lister` has no inline policy `")
 
 
 def test_policy_put_inline_decides_for_the_user(account: str) -> None:

@@ -859,14 +859,15 @@ def test_unknown_kind_is_invalid_input() -> None:
     assert e.value.code == "InvalidInput"
 
 
-def test_name_prefixes_every_problem_in_the_message() -> None:
-    """`name=` prefixes each problem in the message with policy `NAME`; paths stay bare."""
+def test_name_prefixes_the_message() -> None:
+    """`name=` starts the message with policy `NAME`, once; paths stay bare."""
     with pytest.raises(MalformedPolicyDocument) as e:
         Policy.parse(doc(statement(Effect="allow"), Id=7), name="ReadOrders")
     assert str(e.value) == (
         "policy `ReadOrders`: Id: must be a string, not a number; "
-        "policy `ReadOrders`: Statement[0].Effect: `allow` is not `Allow` or `Deny`"
+        "Statement[0].Effect: `allow` is not `Allow` or `Deny`"
     )
+    assert e.value.name == "ReadOrders"
     assert [p.path for p in e.value.problems] == ["Id", "Statement[0].Effect"]
     assert e.value.code == "MalformedPolicyDocument"
 

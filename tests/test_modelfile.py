@@ -254,8 +254,8 @@ def test_a_malformed_policy_document_is_named_with_every_problem() -> None:
     where = "policy `accounts[0].policies[1]`"
     assert raised.value.message == (
         f"{where}: Statement[0]: unknown key `Acton` (did you mean `Action`?); "
-        f"{where}: Statement[0].Effect: `Permit` is not `Allow` or `Deny`; "
-        f"{where}: Statement[0]: missing `Action` or `NotAction`"
+        "Statement[0].Effect: `Permit` is not `Allow` or `Deny`; "
+        "Statement[0]: missing `Action` or `NotAction`"
     )
     assert len(raised.value.problems) == 3
 

@@ -24,6 +24,7 @@ from iamguard import (
     Decision,
     MalformedPolicyDocument,
     Policy,
+    Reason,
     evaluate,
 )
 from iamguard.policy.patterns import compile_arn, compile_glob, tokenize
@@ -508,19 +509,30 @@ def test_deny_all_always_denies(
     assert decision.effect == "ExplicitDeny"
 
 
+def crosses_accounts(request: AccessRequest) -> bool:
+    """Do the principal's and the resource's ARNs name two different accounts?"""
+    principal, resource = request.principal.split(":"), request.resource.split(":")
+    if len(principal) < 6 or len(resource) < 6 or resource[0] != "arn" or principal[0] != "arn":
+        return False
+    return bool(principal[4]) and bool(resource[4]) and principal[4] != resource[4]
+
+
 @SLOW
 @given(request=requests(), identity=identity_sets, resource=resource_policies)
 def test_allow_all_allows_unless_denied(
     request: AccessRequest, identity: list[Policy], resource: Policy | None
 ) -> None:
     """Without boundaries or session policies, adding an Allow of `*` on `*` allows whatever
-    was not explicitly denied."""
+    was not explicitly denied, within one account; across accounts the resource's account must
+    consent too, so without a resource policy the answer is an implicit deny."""
     before = evaluate(request, identity, resource=resource)
     after = evaluate(same_request(request), [*identity, ALLOW_ALL], resource=resource)
     sound(after)
     if before.effect == "ExplicitDeny":
         assert after.effect == "ExplicitDeny"
-    else:
+    elif crosses_accounts(request) and resource is None:
+        assert (after.effect, after.reason) == ("ImplicitDeny", Reason.NO_RESOURCE_ALLOW)
+    elif not crosses_accounts(request):
         assert after.effect == "Allow"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from iamguard.arn import DEFAULT_PARTITION
+from iamguard.arn import DEFAULT_PARTITION, parse_arn
 from iamguard.errors import AccessDenied
 from iamguard.iam.accounts import create_account, get_account, list_accounts
 from iamguard.iam.base import Clock, Quotas, utc_now
@@ -46,7 +46,15 @@ class IAM(UsersAPI, GroupsAPI, RolesAPI, CredentialsAPI):
             if authorizer is None:
                 raise TypeError("acting as a caller needs an authorizer")
 
+            caller_arn = parse_arn(caller)
+            same_account = caller_arn is not None and caller_arn.account == account
+
             def check(action: str, resource: str) -> None:
+                if not same_account:  # another account's IAM is never theirs to manage
+                    raise AccessDenied(
+                        f"User: {caller} is not authorized to perform: {action} on resource: "
+                        f"{resource} because no resource-based policy allows the {action} action"
+                    )
                 decision = authorizer.authorize(caller, action, resource)
                 if not decision.allowed:
                     raise AccessDenied(decision.message())

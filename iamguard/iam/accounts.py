@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Final
 
@@ -16,6 +17,7 @@ from iamguard.stores.base import KeyExists, Reader, Store, Writer
 
 ROOT_KEY = "root"
 INDEX: Final = ""  # the pseudo-account under which every account is listed
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def create_account(
@@ -27,10 +29,11 @@ def create_account(
     The root user has full access within its account, and every use of it is audited: keep its
     password for the rare tasks that need it, and give people IAM users instead.
     """
-    account_id = account_id or "".join(secrets.choice("0123456789") for _ in range(12))
+    if account_id is None:
+        account_id = "".join(secrets.choice("0123456789") for _ in range(12))
     if not ACCOUNT_ID.fullmatch(account_id):
         raise InvalidInput(f"account id `{account_id}` must be 12 digits")
-    if not isinstance(email, str) or "@" not in email:
+    if not isinstance(email, str) or not _EMAIL.fullmatch(email):
         raise InvalidInput(f"`{email}` is not an e-mail address")
     check_password(password, DEFAULT_PASSWORD_POLICY, user=email)
     encoded = hash_password(password)

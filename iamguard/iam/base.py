@@ -25,6 +25,7 @@ from iamguard.errors import (
     EntityAlreadyExists,
     InvalidInput,
     LimitExceeded,
+    MalformedPolicyDocument,
     NoSuchEntity,
 )
 from iamguard.model import Entity, Tag
@@ -108,6 +109,8 @@ def check_tags(tags: Iterable[Tag | Mapping[str, str]] | None, limit: int) -> tu
             raise InvalidInput(f"tag key `{tag.key}` must be 1-128 characters")
         if not isinstance(tag.value, str) or len(tag.value) > 256:
             raise InvalidInput(f"tag `{tag.key}`: value must be at most 256 characters")
+        check_text(tag.key, f"tag key `{tag.key}`", 128, tag_character)
+        check_text(tag.value, f"tag `{tag.key}`: value", 256, tag_character)
         if tag.key.lower().startswith("aws:"):
             raise InvalidInput(f"tag key `{tag.key}`: the prefix `aws:` is reserved")
         if tag.key.lower() in seen:
@@ -128,13 +131,40 @@ def merge_tags(old: Iterable[Tag], new: Iterable[Tag], limit: int) -> tuple[Tag,
     return tuple(merged.values())
 
 
-def policy_text(document: str | Mapping[str, Any], kind: str, quota: tuple[str, int]) -> str:
-    """A policy document as stored: validated (grammar, characters, size) and as JSON text."""
+def policy_text(
+    document: str | Mapping[str, Any], kind: str, quota: tuple[str, int], name: str
+) -> str:
+    """A policy document as stored: validated (grammar, characters, size) and as JSON text.
+
+    Errors name the policy (``name``), as in ``policy `ReadOrders`: Statement[2]...``."""
     text = document if isinstance(document, str) else json.dumps(document)
-    check_policy_characters(text)
+    try:
+        check_policy_characters(text)
+        Policy.parse(text, kind)
+    except MalformedPolicyDocument as e:
+        raise MalformedPolicyDocument(e.problems, name) from None
     check_policy_size(text, quota)
-    Policy.parse(text, kind)  # raises MalformedPolicyDocument listing every problem
     return text
+
+
+def check_text(value: Any, what: str, limit: int, allowed: Callable[[str], bool]) -> str:
+    """A free-text field: a string of at most ``limit`` characters, each ``allowed``."""
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidInput(f"{what} must be a string of at most {limit} characters")
+    bad = next((ch for ch in value if not allowed(ch)), None)
+    if bad is not None:
+        raise InvalidInput(f"{what}: character U+{ord(bad):04X} is not allowed")
+    return value
+
+
+def tag_character(ch: str) -> bool:
+    """AWS's tag characters: letters and digits of any script, spaces, and `_.:/=+-@`."""
+    return ch.isalnum() or ch == " " or ch in "_.:/=+-@"
+
+
+def description_character(ch: str) -> bool:
+    """AWS's description characters: tab, line breaks, printable ASCII and U+00A1-U+00FF."""
+    return ch in "\t\n\r" or " " <= ch <= "~" or "\xa1" <= ch <= "\xff"
 
 
 def compound_key(*parts: str) -> str:
@@ -190,11 +220,12 @@ class Core:
     def write(self, fn: Callable[[Writer], T]) -> T:
         return self.store.write(fn)
 
-    def need(self, tx: Reader, kind: str, key: str, what: str | None = None) -> Data:
-        """The record, or ``NoSuchEntity``."""
+    def need(self, tx: Reader, kind: str, key: str, missing: str | None = None) -> Data:
+        """The record, or ``NoSuchEntity`` saying ``missing`` (default: ``KIND `KEY` cannot be
+        found``)."""
         data = tx.get(kind, self.account, key)
         if data is None:
-            raise NoSuchEntity(f"{what or kind} `{key}` cannot be found")
+            raise NoSuchEntity(missing or f"{kind} `{key}` cannot be found")
         return data
 
     def insert(

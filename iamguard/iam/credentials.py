@@ -33,10 +33,15 @@ class CredentialsAPI(Core):
 
     def update_account_password_policy(self, **options: object) -> PasswordPolicy:
         """Set the password policy; options are ``PasswordPolicy``'s fields (AWS's names)."""
-        known = {f.name for f in fields(PasswordPolicy)} - {"is_default"}
-        unknown = set(options) - known
+        types = {f.name: f.type for f in fields(PasswordPolicy) if f.name != "is_default"}
+        unknown = set(options) - set(types)
         if unknown:
             raise InvalidInput(f"unknown password policy option `{sorted(unknown)[0]}`")
+        for name, value in options.items():
+            wanted = bool if "bool" in str(types[name]) else int
+            optional = "None" in str(types[name])
+            if not (type(value) is wanted or (optional and value is None)):
+                raise InvalidInput(f"password policy option `{name}` must be {wanted.__name__}")
         policy = PasswordPolicy(**options)  # type: ignore[arg-type]
         _check_policy_ranges(policy)
         self.allow("iam:UpdateAccountPasswordPolicy", "*")
@@ -66,6 +71,7 @@ class CredentialsAPI(Core):
     ) -> LoginProfile:
         """Give a user a password for interactive sign-in (stored as an argon2id hash)."""
         self.allow("iam:CreateLoginProfile", self.owner_arn("user", user_name))
+        self.read(lambda tx: self.need(tx, "user", user_name))  # before the costly hash
         policy = self.read(self.password_policy)
         check_password(password, policy, user=user_name)
         encoded = hash_password(password)
@@ -87,7 +93,7 @@ class CredentialsAPI(Core):
         """The user's login profile, or ``NoSuchEntity`` when it has no password."""
         self.allow("iam:GetLoginProfile", self.owner_arn("user", user_name))
         return LoginProfile.from_record(
-            self.read(lambda tx: self.need(tx, "login_profile", user_name, "login profile"))
+            self.read(lambda tx: self.need(tx, "login_profile", user_name, f"login profile `{user_name}` cannot be found"))
         )
 
     def update_login_profile(
@@ -102,7 +108,7 @@ class CredentialsAPI(Core):
         encoded = None if password is None else hash_password(password)
 
         def update(tx: Writer) -> None:
-            record = self.need(tx, "login_profile", user_name, "login profile")
+            record = self.need(tx, "login_profile", user_name, f"login profile `{user_name}` cannot be found")
             if password is not None and encoded is not None:
                 self._refuse_reuse(tx, record["user"], password, policy)
                 record["password_hash"] = encoded
@@ -119,7 +125,7 @@ class CredentialsAPI(Core):
         self.allow("iam:DeleteLoginProfile", self.owner_arn("user", user_name))
 
         def delete(tx: Writer) -> None:
-            record = self.need(tx, "login_profile", user_name, "login profile")
+            record = self.need(tx, "login_profile", user_name, f"login profile `{user_name}` cannot be found")
             tx.delete("login_profile", self.account, record["user"])
 
         self.write(delete)

@@ -14,6 +14,7 @@ from iamguard.policy.limits import (
     MANAGED_POLICY_SIZE,
     ROLE_INLINE_POLICY_SIZE,
     USER_INLINE_POLICY_SIZE,
+    check_policy_size,
 )
 from iamguard.stores.base import Data, Reader, Writer
 
@@ -59,7 +60,7 @@ class PoliciesAPI(Core):
         """Create a managed policy; its document becomes version ``v1``, the default."""
         check_name(policy_name, "policy")
         check_path(path)
-        text = policy_text(policy_document, "identity", MANAGED_POLICY_SIZE)
+        text = policy_text(policy_document, "identity", MANAGED_POLICY_SIZE, policy_name)
         arn = self.arn("policy", path, policy_name)
         self.allow("iam:CreatePolicy", arn)
 
@@ -113,6 +114,11 @@ class PoliciesAPI(Core):
                 raise DeleteConflict(
                     f"cannot delete policy `{policy_arn}`: it is attached to entities"
                 )
+            if tx.count("policy_version", self.account, parent=data["name"]) > 1:
+                raise DeleteConflict(
+                    f"cannot delete policy `{policy_arn}`: must delete its non-default "
+                    "versions first"
+                )
             for version in tx.find("policy_version", self.account, parent=data["name"]):
                 key = compound_key(data["name"], version["version_id"])
                 tx.delete("policy_version", self.account, key)
@@ -124,7 +130,7 @@ class PoliciesAPI(Core):
         self, policy_arn: str, policy_document: Document, *, set_as_default: bool = False
     ) -> PolicyVersion:
         """Add a version (at most five); ``set_as_default`` makes it the one in force."""
-        text = policy_text(policy_document, "identity", MANAGED_POLICY_SIZE)
+        text = policy_text(policy_document, "identity", MANAGED_POLICY_SIZE, policy_arn)
         self.allow("iam:CreatePolicyVersion", policy_arn)
 
         def create(tx: Writer) -> PolicyVersion:
@@ -161,7 +167,8 @@ class PoliciesAPI(Core):
         def get(tx: Reader) -> PolicyVersion:
             data = self.policy_record(tx, policy_arn)
             key = compound_key(data["name"], version_id)
-            return PolicyVersion.from_record(self.need(tx, "policy_version", key, "policy version"))
+            missing = f"policy `{policy_arn}` has no version `{version_id}`"
+            return PolicyVersion.from_record(self.need(tx, "policy_version", key, missing))
 
         return self.read(get)
 
@@ -185,7 +192,8 @@ class PoliciesAPI(Core):
         def set_default(tx: Writer) -> None:
             data = self.policy_record(tx, policy_arn)
             key = compound_key(data["name"], version_id)
-            version = self.need(tx, "policy_version", key, "policy version")
+            missing = f"policy `{policy_arn}` has no version `{version_id}`"
+            version = self.need(tx, "policy_version", key, missing)
             self._set_default(tx, data, version_id)
             version["is_default"] = True
             data["updated"] = self.now()
@@ -201,7 +209,9 @@ class PoliciesAPI(Core):
         def delete(tx: Writer) -> None:
             data = self.policy_record(tx, policy_arn)
             key = compound_key(data["name"], version_id)
-            self.need(tx, "policy_version", key, "policy version")
+            self.need(
+                tx, "policy_version", key, f"policy `{policy_arn}` has no version `{version_id}`"
+            )
             if data["default_version_id"] == version_id:
                 raise DeleteConflict("cannot delete the default version of a policy")
             tx.delete("policy_version", self.account, key)
@@ -267,13 +277,20 @@ class PoliciesAPI(Core):
     ) -> None:
         """Add or replace an inline policy of a user, group or role."""
         check_name(policy_name, "inline policy")
-        text = policy_text(policy_document, "identity", INLINE_SIZES[kind])
+        quota = INLINE_SIZES[kind]
+        text = policy_text(policy_document, "identity", quota, policy_name)
         self.allow(f"iam:Put{_ACTION_NAMES[kind]}Policy", self.owner_arn(kind, name))
 
         def put(tx: Writer) -> None:
             owner = self.owner(tx, kind, name)
             parent = owner_key(kind, owner["name"])
             key = compound_key(parent, policy_name)
+            # AWS's inline size quota is for all of an owner's inline policies together.
+            others = [
+                p["document"] for p in tx.find("inline_policy", self.account, parent=parent)
+                if p["name"].lower() != policy_name.lower()
+            ]  # fmt: skip
+            check_policy_size("".join([*others, text]), quota)
             record = {"owner": parent, "name": policy_name, "document": text}
             existing = tx.get("inline_policy", self.account, key)
             if existing is None:
@@ -291,7 +308,9 @@ class PoliciesAPI(Core):
         def get(tx: Reader) -> str:
             owner = self.owner(tx, kind, name)
             key = compound_key(owner_key(kind, owner["name"]), policy_name)
-            record = self.need(tx, "inline_policy", key, "inline policy")
+            record = self.need(
+                tx, "inline_policy", key, f"{kind} `{name}` has no inline policy `{policy_name}`"
+            )
             return record["document"]  # type: ignore[no-any-return]
 
         return self.read(get)
@@ -303,7 +322,9 @@ class PoliciesAPI(Core):
         def delete(tx: Writer) -> None:
             owner = self.owner(tx, kind, name)
             key = compound_key(owner_key(kind, owner["name"]), policy_name)
-            self.need(tx, "inline_policy", key, "inline policy")
+            self.need(
+                tx, "inline_policy", key, f"{kind} `{name}` has no inline policy `{policy_name}`"
+            )
             tx.delete("inline_policy", self.account, key)
 
         self.write(delete)

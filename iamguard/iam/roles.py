@@ -6,7 +6,16 @@ from collections.abc import Iterable
 
 from iamguard.arn import secret_access_key
 from iamguard.errors import DeleteConflict, InvalidInput
-from iamguard.iam.base import Core, check_name, check_path, check_tags, merge_tags, policy_text
+from iamguard.iam.base import (
+    Core,
+    check_name,
+    check_path,
+    check_tags,
+    check_text,
+    description_character,
+    merge_tags,
+    policy_text,
+)
 from iamguard.iam.policies import Document, PoliciesAPI, owner_key
 from iamguard.iam.users import Tags
 from iamguard.model import AttachedPolicy, CreatedServiceCredential, Role, Service, Tag
@@ -46,7 +55,8 @@ class RolesAPI(PoliciesAPI, Core):
         check_path(path)
         check_max_session_duration(max_session_duration)
         checked_tags = check_tags(tags, self.quotas.tags_per_entity)
-        trust = policy_text(assume_role_policy_document, "trust", TRUST_POLICY_SIZE)
+        trust = policy_text(assume_role_policy_document, "trust", TRUST_POLICY_SIZE, role_name)
+        check_text(description, "role description", 1000, description_character)
         arn = self.arn("role", path, role_name)
         self.allow("iam:CreateRole", arn)
 
@@ -86,6 +96,8 @@ class RolesAPI(PoliciesAPI, Core):
         """Change a role's description or maximum session duration."""
         if max_session_duration is not None:
             check_max_session_duration(max_session_duration)
+        if description is not None:
+            check_text(description, "role description", 1000, description_character)
         self.allow("iam:UpdateRole", self.owner_arn("role", role_name))
 
         def update(tx: Writer) -> None:
@@ -100,7 +112,7 @@ class RolesAPI(PoliciesAPI, Core):
 
     def update_assume_role_policy(self, role_name: str, policy_document: Document) -> None:
         """Replace a role's trust policy."""
-        trust = policy_text(policy_document, "trust", TRUST_POLICY_SIZE)
+        trust = policy_text(policy_document, "trust", TRUST_POLICY_SIZE, role_name)
         self.allow("iam:UpdateAssumeRolePolicy", self.owner_arn("role", role_name))
 
         def update(tx: Writer) -> None:

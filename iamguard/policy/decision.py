@@ -32,6 +32,7 @@ class Reason(str, Enum):
     NO_IDENTITY_ALLOW = "no identity-based policy allows"
     NO_BOUNDARY_ALLOW = "no permissions boundary allows"
     NO_SESSION_ALLOW = "no session policy allows"
+    NO_RESOURCE_ALLOW = "no resource-based policy allows"
     ERROR = "evaluation error"
 
     def __str__(self) -> str:

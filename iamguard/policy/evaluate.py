@@ -10,6 +10,10 @@
    policies and grants nothing by itself.
 4. Otherwise: ``ImplicitDeny``.
 
+Across accounts (the principal's ARN names one account, the resource's ARN another) both sides
+must consent, as in AWS: the principal's identity-based policies (within its boundary and
+session policies) and the resource-based policy, which may name the principal or its account.
+
 ``evaluate`` is pure, reads the request context exactly as given and never raises: an unexpected
 error denies and is recorded on the decision.
 """
@@ -137,6 +141,8 @@ def evaluate(
         if denies:
             return Decision(Effect.EXPLICIT_DENY, request, Reason.EXPLICIT_DENY, tuple(denies))
         if allows:
+            if _cross_account(request):  # and no resource-based policy to consent
+                return Decision(Effect.IMPLICIT_DENY, request, Reason.NO_RESOURCE_ALLOW)
             return Decision(Effect.ALLOW, request, Reason.ALLOWED, tuple(allows))
         return Decision(Effect.IMPLICIT_DENY, request, Reason.NO_IDENTITY_ALLOW)
     except Exception as error:  # fail closed: a decision that could not be made denies
@@ -170,6 +176,10 @@ def _limited(  # noqa: PLR0917 -- internal continuation of evaluate
     boundary_ok = not boundaries or bool(boundary_allows)
     session_ok = not session or bool(session_allows)
     limits = (*boundary_allows, *session_allows)
+    if _cross_account(request):
+        return _across_accounts(
+            request, identity_allows, resource_allows, limits, boundary_ok, session_ok
+        )
     for grant, match in resource_allows:
         if grant is Grant.DIRECT:
             return Decision(Effect.ALLOW, request, Reason.ALLOWED, (match,))
@@ -183,6 +193,46 @@ def _limited(  # noqa: PLR0917 -- internal continuation of evaluate
         reason = Reason.NO_BOUNDARY_ALLOW
     else:
         reason = Reason.NO_SESSION_ALLOW
+    partial = (*identity_allows, *(m for _, m in resource_allows), *limits)
+    return Decision(Effect.IMPLICIT_DENY, request, reason, partial)
+
+
+def _account(arn: str) -> str:
+    """The account segment of an ARN ("" when there is none)."""
+    parts = arn.split(":", 5)
+    return parts[4] if len(parts) == 6 and parts[0] == "arn" else ""
+
+
+def _cross_account(request: AccessRequest) -> bool:
+    """Does the request cross accounts: principal and resource ARNs naming different ones?"""
+    resource_account = _account(request.resource)
+    if not resource_account:
+        return False
+    principal_account = _account(request.principal)
+    return bool(principal_account) and principal_account != resource_account
+
+
+def _across_accounts(  # noqa: PLR0917 -- internal continuation of evaluate
+    request: AccessRequest,
+    identity_allows: list[RawMatch],
+    resource_allows: list[tuple[Grant, RawMatch]],
+    limits: tuple[RawMatch, ...],
+    boundary_ok: bool,
+    session_ok: bool,
+) -> Decision:
+    """Both accounts must consent: the principal's policies and the resource-based policy."""
+    identity_ok = bool(identity_allows) and boundary_ok and session_ok
+    if identity_ok and resource_allows:
+        matches = (*identity_allows, *limits, *(m for _, m in resource_allows))
+        return Decision(Effect.ALLOW, request, Reason.ALLOWED, matches)
+    if not identity_allows:
+        reason = Reason.NO_IDENTITY_ALLOW
+    elif not boundary_ok:
+        reason = Reason.NO_BOUNDARY_ALLOW
+    elif not session_ok:
+        reason = Reason.NO_SESSION_ALLOW
+    else:
+        reason = Reason.NO_RESOURCE_ALLOW
     partial = (*identity_allows, *(m for _, m in resource_allows), *limits)
     return Decision(Effect.IMPLICIT_DENY, request, reason, partial)
 
