@@ -12,6 +12,9 @@
     ├── PasswordPolicyViolation     a password breaks the account's password policy
     ├── ConcurrentModification      a change raced with another and could not be applied
     ├── AccessDenied                the caller is not allowed (403 at the HTTP layer)
+    ├── NotAuthenticated            no valid credential (401 at the HTTP layer)
+    │   ├── InvalidClientTokenId    a token (or key) that is malformed, forged, unknown or revoked
+    │   └── ExpiredToken            a token past its expiry
     └── StoreError                  the store cannot be used
         ├── StoreUnavailable        it does not answer (a server down, a file locked)
         └── StoreCorrupted          it answers with something that is not an iamguard store
@@ -24,9 +27,11 @@ from dataclasses import dataclass
 
 
 class IAMGuardError(Exception):
-    """The root of every error iamguard raises. ``code`` is AWS's error code."""
+    """The root of every error iamguard raises. ``code`` is AWS's error code, ``status`` the
+    HTTP status AWS answers it with."""
 
     code: str = "InternalFailure"
+    status: int = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -60,6 +65,7 @@ class LimitExceeded(IAMGuardError):
     """A quota or size limit would be exceeded."""
 
     code = "LimitExceeded"
+    status = 409
 
 
 class InvalidInput(IAMGuardError):
@@ -72,18 +78,21 @@ class NoSuchEntity(IAMGuardError):
     """The named entity does not exist."""
 
     code = "NoSuchEntity"
+    status = 404
 
 
 class EntityAlreadyExists(IAMGuardError):
     """An entity of that name exists already (names are unique whatever their letter case)."""
 
     code = "EntityAlreadyExists"
+    status = 409
 
 
 class DeleteConflict(IAMGuardError):
     """The entity cannot be deleted while it still has dependents."""
 
     code = "DeleteConflict"
+    status = 409
 
 
 class PasswordPolicyViolation(IAMGuardError):
@@ -96,24 +105,47 @@ class ConcurrentModification(IAMGuardError):
     """A change raced with other changes too many times to be applied; nothing was written."""
 
     code = "ConcurrentModification"
+    status = 409
 
 
 class AccessDenied(IAMGuardError):
     """The caller is not allowed to do this (403 at the HTTP layer)."""
 
     code = "AccessDenied"
+    status = 403
+
+
+class NotAuthenticated(IAMGuardError):
+    """No valid credential came with the request (401 at the HTTP layer)."""
+
+    code = "NotAuthenticated"
+    status = 401
+
+
+class InvalidClientTokenId(NotAuthenticated):
+    """The token or access key is malformed, forged, unknown, revoked, or its principal is gone."""
+
+    code = "InvalidClientTokenId"
+
+
+class ExpiredToken(NotAuthenticated):
+    """The token has expired."""
+
+    code = "ExpiredToken"
 
 
 class StoreError(IAMGuardError):
     """The store cannot be used; nothing was decided or written from it."""
 
     code = "ServiceFailure"
+    status = 500
 
 
 class StoreUnavailable(StoreError):
     """The store does not answer: a database server down, a file locked or unreadable."""
 
     code = "ServiceUnavailable"
+    status = 503
 
 
 class StoreCorrupted(StoreError):

@@ -93,7 +93,11 @@ class CredentialsAPI(Core):
         """The user's login profile, or ``NoSuchEntity`` when it has no password."""
         self.allow("iam:GetLoginProfile", self.owner_arn("user", user_name))
         return LoginProfile.from_record(
-            self.read(lambda tx: self.need(tx, "login_profile", user_name, f"login profile `{user_name}` cannot be found"))
+            self.read(
+                lambda tx: self.need(
+                    tx, "login_profile", user_name, f"login profile `{user_name}` cannot be found"
+                )
+            )
         )
 
     def update_login_profile(
@@ -108,7 +112,9 @@ class CredentialsAPI(Core):
         encoded = None if password is None else hash_password(password)
 
         def update(tx: Writer) -> None:
-            record = self.need(tx, "login_profile", user_name, f"login profile `{user_name}` cannot be found")
+            record = self.need(
+                tx, "login_profile", user_name, f"login profile `{user_name}` cannot be found"
+            )
             if password is not None and encoded is not None:
                 self._refuse_reuse(tx, record["user"], password, policy)
                 record["password_hash"] = encoded
@@ -125,7 +131,9 @@ class CredentialsAPI(Core):
         self.allow("iam:DeleteLoginProfile", self.owner_arn("user", user_name))
 
         def delete(tx: Writer) -> None:
-            record = self.need(tx, "login_profile", user_name, f"login profile `{user_name}` cannot be found")
+            record = self.need(
+                tx, "login_profile", user_name, f"login profile `{user_name}` cannot be found"
+            )
             tx.delete("login_profile", self.account, record["user"])
 
         self.write(delete)
@@ -222,3 +230,7 @@ def _check_policy_ranges(policy: PasswordPolicy) -> None:
         1 <= policy.password_reuse_prevention <= 24
     ):
         raise InvalidInput("password_reuse_prevention must be 1-24")
+
+
+def _no_profile(user_name: str) -> str:
+    return f"login profile `{user_name}` cannot be found"
