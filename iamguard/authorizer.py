@@ -19,9 +19,14 @@ from iamguard.audit import audit
 from iamguard.iam.base import Clock, utc_now
 from iamguard.policy import AccessRequest, Decision, Effect, Policy, PolicySet, Reason, evaluate
 from iamguard.readmodel import PrincipalView, ReadModel
+from iamguard.sessions import ROOT, SERVICE, Session
 from iamguard.stores.base import Store
 
 _NO_POLICIES = PolicySet()
+_ALLOWS_NOTHING = Policy.parse(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "NotAction": "*", "Resource": "*"}]},
+    name="missing-session-policy",
+)
 
 
 class Authorizer:
@@ -85,6 +90,44 @@ class Authorizer:
             request, identity=view.identity, boundaries=view.boundary,
             session=session_policies, resource=resource_policy,
         )  # fmt: skip
+
+    def authorize_session(
+        self,
+        session: Session,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        resource_policy: Policy | None = None,
+    ) -> Decision:
+        """May the bearer of ``session`` (a verified token) do ``action`` on ``resource`` now?
+
+        A role session gets what the role's policies, its boundary and the session policies all
+        allow, read now; a service session gets nothing by itself (it assumes roles).
+        """
+        now = int(self.clock().timestamp())
+        given = {**session.context(now), **(context or {})}
+        if session.principal_type == ROOT:
+            return self.authorize(session.principal, action, resource, given)
+        if session.principal_type == SERVICE:
+            self.read_model.refresh()
+            request = AccessRequest(session.principal, action, resource, given)
+            return evaluate(request, resource=resource_policy)
+        return self.authorize(
+            session.principal, action, resource, given,
+            session_policies=self.session_policies(session), resource_policy=resource_policy,
+        )  # fmt: skip
+
+    def session_policies(self, session: Session) -> PolicySet:
+        """The session's policies: its inline policy and its managed ones as they are now. A
+        managed session policy that no longer exists allows nothing (a session never widens)."""
+        policies: list[Policy] = []
+        if session.session_policy is not None:
+            policies.append(self.read_model.compile(session.session_policy, "session-policy"))
+        for arn in session.policy_arns:
+            policy = self.read_model.managed_policy(session.account, arn)
+            policies.append(policy if policy is not None else _ALLOWS_NOTHING)
+        return PolicySet(policies) if policies else _NO_POLICIES
 
     def context(
         self, principal: str, view: PrincipalView | None, given: Mapping[str, Any] | None

@@ -46,9 +46,14 @@ class PrincipalView:
 
 
 def change_tokens(change: Change) -> list[Token]:
-    """The dependency tokens a changed record invalidates."""
+    """The dependency tokens a changed record invalidates: the record itself, and what the
+    principal views built from it depend on."""
     kind, account, key = change.kind, change.account, change.key.lower()
     head = key.split(SEPARATOR, 1)[0]
+    return [(f"record:{kind}", account, key), *_view_tokens(kind, account, key, head)]
+
+
+def _view_tokens(kind: str, account: str, key: str, head: str) -> list[Token]:
     if kind in ("user", "role", "group"):
         return [(kind, account, key), ("owner", account, f"{kind}/{key}")]
     if kind == "membership":
@@ -82,6 +87,7 @@ class ReadModel:
         self._views: OrderedDict[tuple[str, str, str], PrincipalView | None] = OrderedDict()
         self._dependents: dict[Token, set[tuple[str, str, str]]] = {}
         self._compiled: OrderedDict[str, Policy] = OrderedDict()
+        self._records: OrderedDict[Token, Data | None] = OrderedDict()
         self._version = store.version()
         self._checked = monotonic()
         self._notified = False
@@ -118,12 +124,41 @@ class ReadModel:
             if changes is None:  # the log no longer reaches back: start over
                 self._views.clear()
                 self._dependents.clear()
+                self._records.clear()
             else:
                 for change in changes:
                     for token in change_tokens(change):
+                        self._records.pop(token, None)
                         for key in self._dependents.pop(token, ()):
                             self._views.pop(key, None)
             self._version = max(current, self._version)
+
+    def record(self, kind: str, account: str, key: str) -> Data | None:
+        """One record of the store (a revocation, a service), cached until it changes."""
+        token = (f"record:{kind}", account, key.lower())
+        with self._lock:
+            if token in self._records:
+                self._records.move_to_end(token)
+                return self._records[token]
+        version = self._version
+        data = self.store.read(lambda tx: tx.get(kind, account, key))
+        with self._lock:
+            if self._version == version:
+                self._records[token] = data
+                while len(self._records) > self.max_principals:
+                    self._records.popitem(last=False)
+        return data
+
+    def managed_policy(self, account: str, policy_arn: str) -> Policy | None:
+        """A managed policy's default version, compiled (None when there is no such policy)."""
+        name = policy_arn.rsplit("/", 1)[-1]
+        policy = self.record("policy", account, name)
+        if policy is None or policy.get("arn") != policy_arn:
+            return None
+        version = self.record(
+            "policy_version", account, f"{name}{SEPARATOR}{policy['default_version_id']}"
+        )
+        return None if version is None else self.compile(version["document"], name)
 
     def user(self, account: str, name: str) -> PrincipalView | None:
         """The user's view, or None when there is no such user."""
@@ -173,7 +208,7 @@ class ReadModel:
             for attachment in tx.find("attachment", account, parent=owner):
                 identity.append(self._managed(tx, account, attachment["policy_arn"], tokens))
             for inline in tx.find("inline_policy", account, parent=owner):
-                identity.append(self._compile(inline["document"], f"{owner}/{inline['name']}"))
+                identity.append(self.compile(inline["document"], f"{owner}/{inline['name']}"))
         boundary_arn = entity.get("permissions_boundary")
         boundary = (
             PolicySet([self._managed(tx, account, boundary_arn, tokens)])
@@ -182,7 +217,7 @@ class ReadModel:
         )
         trust = None
         if kind == "role":
-            trust = self._compile(
+            trust = self.compile(
                 entity["assume_role_policy"], f"role/{entity_name}/trust", "trust"
             )
         return PrincipalView(
@@ -204,9 +239,9 @@ class ReadModel:
         version = tx.get("policy_version", account, key)
         if version is None:
             raise StoreCorrupted(f"the default version of `{policy_arn}` is missing from the store")
-        return self._compile(version["document"], name)
+        return self.compile(version["document"], name)
 
-    def _compile(self, text: str, name: str, kind: str = "identity") -> Policy:
+    def compile(self, text: str, name: str, kind: str = "identity") -> Policy:
         """A compiled policy, shared by every view that holds the same text under the same name."""
         cache_key = f"{kind}\n{name}\n{text}"
         with self._lock:
