@@ -129,8 +129,8 @@ class ReadModel:
                 for change in changes:
                     for token in change_tokens(change):
                         self._records.pop(token, None)
-                        for key in self._dependents.pop(token, ()):
-                            self._views.pop(key, None)
+                        for key in list(self._dependents.get(token, ())):
+                            self._drop(key)
             self._version = max(current, self._version)
 
     def record(self, kind: str, account: str, key: str) -> Data | None:
@@ -160,6 +160,18 @@ class ReadModel:
         )
         return None if version is None else self.compile(version["document"], name)
 
+    def _drop(self, key: tuple[str, str, str]) -> None:
+        """Forget a view and every dependency entry pointing at it (call with the lock held)."""
+        view = self._views.pop(key, None)
+        kind, account, name = key
+        tokens = view.tokens if view is not None else frozenset({(kind, account, name)})
+        for token in tokens:
+            keys = self._dependents.get(token)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._dependents[token]
+
     def user(self, account: str, name: str) -> PrincipalView | None:
         """The user's view, or None when there is no such user."""
         return self._view("user", account, name)
@@ -184,7 +196,7 @@ class ReadModel:
             for token in tokens:
                 self._dependents.setdefault(token, set()).add(key)
             while len(self._views) > self.max_principals:
-                self._views.popitem(last=False)  # stale dependents entries are harmless
+                self._drop(next(iter(self._views)))
         return view
 
     # --- loading -------------------------------------------------------------------------------

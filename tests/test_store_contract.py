@@ -401,6 +401,18 @@ def _execute(url: str, statement: str) -> None:
             conn.execute(statement)  # type: ignore[arg-type]
 
 
+def _scalar(url: str, query: str) -> Any:
+    """One value read from a store's database behind the store's back."""
+    if url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            return conn.execute(query).fetchone()[0]
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+        return None if row is None else row[0]
+
+
 def test_store_survives_a_restart(store_url: str) -> None:
     """Closing and reopening the same URL finds the records, the version and the change log."""
     first = SQLStore(store_url)
@@ -458,6 +470,48 @@ def test_a_newer_schema_is_refused(store_url: str) -> None:
     _execute(store_url, f"UPDATE meta SET value = {newer} WHERE name = 'schema_version'")
     with pytest.raises(StoreCorrupted, match=f"schema version {newer} is newer than this"):
         SQLStore(store_url)
+
+
+def test_a_schema_1_store_is_migrated_with_its_data(store_url: str) -> None:
+    """A store left at schema 1 (the first indexes) opens migrated to the current schema, its
+    records and version intact, and lists by parent and ref as before."""
+    store = SQLStore(store_url)
+    store.write(lambda tx: tx.insert("k", "a", "one", {"n": 1}, parent="p", ref="r"))
+    store.close()
+    for statement in (
+        "DROP INDEX records_by_parent_key",
+        "DROP INDEX records_by_ref_key",
+        "CREATE INDEX records_by_parent ON records (kind, account, parent_folded)",
+        "CREATE INDEX records_by_ref ON records (kind, account, ref_folded)",
+        "UPDATE meta SET value = 1 WHERE name = 'schema_version'",
+    ):
+        _execute(store_url, statement)
+    store = SQLStore(store_url)
+    try:
+        assert store.version() == 1
+        assert store.read(lambda tx: tx.find("k", "a", parent="P", ref="R")) == [{"n": 1}]
+        assert _scalar(store_url, "SELECT value FROM meta WHERE name = 'schema_version'") == 2
+    finally:
+        store.close()
+
+
+def test_sqlite_lists_by_parent_through_its_index_without_statistics(tmp_path: Path) -> None:
+    """Without ANALYZE, a listing by parent or ref uses its composite index (no scan of a kind)."""
+    path = tmp_path / "iamguard.db"
+    SQLStore(f"sqlite:///{path}").close()
+    with closing(sqlite3.connect(path)) as conn:
+        plans = {
+            column: " ".join(
+                row[-1] for row in conn.execute(
+                    "EXPLAIN QUERY PLAN SELECT data FROM records WHERE kind = ? AND account = ? "
+                    f"AND {column} = ? ORDER BY key_folded", ("membership", "a", "ram"),
+                )
+            )
+            for column in ("parent_folded", "ref_folded")
+        }  # fmt: skip
+    assert "records_by_parent_key" in plans["parent_folded"]
+    assert "records_by_ref_key" in plans["ref_folded"]
+    assert not any("TEMP B-TREE" in plan for plan in plans.values())
 
 
 def test_closed_store_refuses_use(sql_store: SQLStore) -> None:

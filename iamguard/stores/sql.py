@@ -74,9 +74,7 @@ records = Table(
     Column("ref_folded", _Name),
     Column("data", Text, nullable=False),
     PrimaryKeyConstraint("kind", "account", "key_folded"),
-    Index("records_by_parent", "kind", "account", "parent_folded"),
-    Index("records_by_ref", "kind", "account", "ref_folded"),
-    Index("records_by_key", "kind", "key_folded"),
+    Index("records_by_key", "kind", "key_folded"),  # the indexes by parent and by ref: migrations
 )
 meta = Table(
     "meta",
@@ -100,13 +98,28 @@ _VERSION: Final = select(meta.c.value).where(meta.c.name == "version")
 def _schema_1(conn: Connection) -> None:
     """The initial schema. When a later schema alters these tables, freeze this DDL here first."""
     _metadata.create_all(conn)
+    conn.exec_driver_sql("CREATE INDEX records_by_parent ON records (kind, account, parent_folded)")
+    conn.exec_driver_sql("CREATE INDEX records_by_ref ON records (kind, account, ref_folded)")
     conn.execute(
         insert(meta), [{"name": "version", "value": 0}, {"name": "schema_version", "value": 0}]
     )
 
 
+def _schema_2(conn: Connection) -> None:
+    """Listing by parent or ref uses an index that also orders by key, so neither database needs
+    statistics to choose it (without them SQLite scanned every record of a kind)."""
+    conn.exec_driver_sql("DROP INDEX records_by_parent")
+    conn.exec_driver_sql("DROP INDEX records_by_ref")
+    conn.exec_driver_sql(
+        "CREATE INDEX records_by_parent_key ON records (kind, account, parent_folded, key_folded)"
+    )
+    conn.exec_driver_sql(
+        "CREATE INDEX records_by_ref_key ON records (kind, account, ref_folded, key_folded)"
+    )
+
+
 # schema version -> the step that brings a store from the version before it to this one
-_MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _schema_1}
+_MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {1: _schema_1, 2: _schema_2}
 SCHEMA_VERSION: Final = max(_MIGRATIONS)
 _MIGRATION_LOCK: Final = 0x1A_6A_2D  # pg_advisory_xact_lock key: one migrating process at a time
 
