@@ -1,8 +1,8 @@
 """The entities of the IAM model, as the management API returns them.
 
 They are immutable snapshots: changing one goes through ``iamguard.iam.IAM``. Secrets never
-appear here, except in ``CreatedAccessKey`` and ``CreatedServiceCredential``, which are returned
-once, by the call that made them.
+appear here, except in ``CreatedAccessKey``, ``CreatedServiceCredential`` and
+``CreatedVirtualMFADevice``, which are returned once, by the call that made them.
 """
 
 from __future__ import annotations
@@ -208,3 +208,27 @@ class AttachedPolicy:
 
     policy_name: str
     policy_arn: str
+
+
+@dataclass(frozen=True)
+class MFADevice(Entity):
+    """A virtual MFA device: its serial number (an ARN) and, once enabled, whom it is assigned to
+    (``user_arn``: an IAM user's ARN, or the account's root ARN with ``user`` None). Its seed is
+    never part of it."""
+
+    kind: ClassVar[str] = "mfa_device"
+    account: str
+    serial_number: str
+    created: str
+    user: str | None = None
+    user_arn: str | None = None
+    enable_date: str | None = None
+
+
+@dataclass(frozen=True)
+class CreatedVirtualMFADevice:
+    """What ``create_virtual_mfa_device`` returns: the only time the seed is ever shown."""
+
+    device: MFADevice
+    base32_string_seed: str = field(repr=False)
+    otpauth_uri: str = field(repr=False)

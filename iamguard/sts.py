@@ -26,12 +26,15 @@ from iamguard.errors import (
     InvalidClientTokenId,
     InvalidInput,
 )
+from iamguard.iam import IAM
 from iamguard.iam.base import Clock, utc_now
+from iamguard.iam.mfa import ROOT_OWNER
 from iamguard.passwords import DUMMY_PASSWORD_HASH, verify_password, verify_secret
 from iamguard.policy import AccessRequest, Decision, Policy, PolicySet, evaluate
 from iamguard.policy.limits import SESSION_POLICY_SIZE, check_policy_size
 from iamguard.sessions import ASSUMED_ROLE, ROOT, SERVICE, USER, Session
 from iamguard.stores.base import Store
+from iamguard.throttle import SignInThrottle, address_key, user_key
 from iamguard.tokens import Tokens
 
 SESSION_TOKEN_DURATION: Final = (900, 129_600, 43_200)  # min, max, default (GetSessionToken)
@@ -87,15 +90,16 @@ class STS:
         authorizer: Authorizer | None = None,
         clock: Clock = utc_now,
         mfa_check: MFACheck | None = None,
-        throttle: Any = None,
+        throttle: SignInThrottle | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
         self.authorizer = authorizer or Authorizer(store, clock=clock)
         self.partition = self.authorizer.partition
         self.clock = clock
-        self._mfa_check = mfa_check
-        self._throttle = throttle
+        self._mfa_check = mfa_check or self._store_mfa_check
+        # Failed sign-ins are counted in the store, so every instance throttles alike.
+        self._throttle = throttle if throttle is not None else SignInThrottle(store, clock=clock)
 
     # --- sign-in -----------------------------------------------------------------------------
 
@@ -114,15 +118,14 @@ class STS:
         by_key = access_key_id is not None or secret_access_key is not None
         if by_password == by_key:
             raise InvalidInput("sign in with a user name and password, or an access key pair")
-        name = user_name if by_password else None
-        keys = self._throttle_keys(account_id, name or access_key_id or "", source_ip)
+        keys = self._throttle_keys(account_id, user_name or access_key_id or "", source_ip)
         self._throttled(keys)
         user = self._password_user(account_id, user_name, password) if by_password else (
             self._key_user(account_id, access_key_id, secret_access_key)
         )  # fmt: skip
         if user is None:
             self._failed(keys, account_id, "user", source_ip)
-        mfa_time = self._mfa(account_id, user["name"], serial_number, token_code)
+        mfa_time = self._mfa(account_id, user["name"], serial_number, token_code, keys)
         self._succeeded(keys)
         session = Session(
             principal=user["arn"], principal_type=USER, account=account_id,
@@ -145,7 +148,7 @@ class STS:
         valid = verify_password(encoded, password)  # the same work for an unknown account
         if not (login and valid and login["email"].lower() == email.lower()):
             self._failed(keys, account_id, "root", source_ip)
-        mfa_time = self._mfa(account_id, "root", serial_number, token_code)
+        mfa_time = self._mfa(account_id, ROOT_OWNER, serial_number, token_code, keys)
         self._succeeded(keys)
         session = Session(
             principal=root_arn(self.partition, account_id), principal_type=ROOT,
@@ -205,7 +208,8 @@ class STS:
         chained = caller.principal_type == ASSUMED_ROLE
         limit = CHAINED_SESSION_MAX if chained else (role.max_session_duration if role else 3600)
         _check_duration(duration_seconds, ROLE_SESSION_MIN, limit)
-        mfa_time = self._mfa(caller.account, caller.name, serial_number, token_code)
+        owner = ROOT_OWNER if caller.principal_type == ROOT else caller.name
+        mfa_time = self._mfa(caller.account, owner, serial_number, token_code, [])
         mfa_time = mfa_time or caller.mfa_authenticated_at
         if role is None or role.arn != role_arn or role.trust is None:
             raise AccessDenied(self._denied(caller, "sts:AssumeRole", role_arn))
@@ -357,38 +361,41 @@ class STS:
             return user  # type: ignore[no-any-return]
         return None
 
-    def _mfa(self, account: str, owner: str, serial: str | None, code: str | None) -> int | None:
-        """When MFA was presented (now), or None when no code came; AccessDenied on a bad code."""
+    def _mfa(
+        self, account: str, owner: str, serial: str | None, code: str | None, keys: list[str]
+    ) -> int | None:
+        """When MFA was presented (now), or None when no code came. A bad code is AccessDenied
+        and counts as a failed sign-in: six digits must not be guessed at leisure."""
         if serial is None and code is None:
             return None
-        valid = (
-            serial is not None and code is not None and self._mfa_check is not None
-            and self._mfa_check(account, owner, serial, code)
-        )  # fmt: skip
-        if not valid:
+        if not (serial and code and self._mfa_check(account, owner, serial, code)):
+            if keys:
+                self._throttle.record_failure(keys)
+            audit("mfa.failed", account=account)
             raise AccessDenied(
                 "MultiFactorAuthentication failed with invalid MFA one time pass code"
             )
         return int(self.clock().timestamp())
 
+    def _store_mfa_check(self, account: str, owner: str, serial: str, code: str) -> bool:
+        """A TOTP code checked against the owner's device in the store (never twice)."""
+        return IAM(self.store, account, clock=self.clock).verify_mfa_code(owner, serial, code)
+
     def _throttle_keys(self, account: str, who: str, source_ip: str | None) -> list[str]:
-        keys = [f"user:{account}/{who}".lower()]
-        if source_ip:
-            keys.append(f"ip:{source_ip}")
-        return keys
+        return [user_key(account, who), *([address_key(source_ip)] if source_ip else [])]
 
     def _throttled(self, keys: list[str]) -> None:
-        if self._throttle is not None and keys:
+        if keys:
             self._throttle.check(keys)
 
     def _failed(self, keys: list[str], account: str, kind: str, source_ip: str | None) -> NoReturn:
-        if self._throttle is not None and keys:
+        if keys:
             self._throttle.record_failure(keys)
         audit("signin.failed", account=account, kind=kind, source_ip=source_ip or "-")
         raise InvalidClientTokenId(_FAILED)
 
     def _succeeded(self, keys: list[str]) -> None:
-        if self._throttle is not None and keys:
+        if keys:
             self._throttle.record_success(keys)
 
     def _caller_context(self, caller: Session, mfa_time: int | None) -> dict[str, Any]:

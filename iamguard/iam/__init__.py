@@ -16,6 +16,7 @@ from iamguard.iam.accounts import create_account, get_account, list_accounts
 from iamguard.iam.base import Clock, Quotas, utc_now
 from iamguard.iam.credentials import CredentialsAPI
 from iamguard.iam.groups import GroupsAPI
+from iamguard.iam.mfa import MFAAPI
 from iamguard.iam.roles import RolesAPI
 from iamguard.iam.users import UsersAPI
 from iamguard.stores.base import Store
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["IAM", "Quotas", "create_account", "get_account", "list_accounts"]
 
 
-class IAM(UsersAPI, GroupsAPI, RolesAPI, CredentialsAPI):
+class IAM(UsersAPI, GroupsAPI, RolesAPI, CredentialsAPI, MFAAPI):
     """IAM's operations for one existing account (``NoSuchEntity`` otherwise). See the module
     docstring."""
 
