@@ -41,6 +41,10 @@ MAX_LEEWAY: Final = 60
 MIN_HMAC_KEY_BYTES: Final = 32
 REQUIRED_CLAIMS: Final = ("iss", "aud", "sub", "iat", "nbf", "exp", "jti")
 _KID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Three base64url segments and nothing else: no padding, no second spelling of one token.
+_COMPACT_JWS: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_MAX_TIME: Final = 2**40  # epoch seconds: far beyond any real expiry, far within a float
+_INVALID: Final = "the security token included in the request is invalid"
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,9 @@ class SigningKey:
             raise InvalidInput(
                 f"algorithm `{self.algorithm}` is not one of {', '.join(ALGORITHMS)}"
             )
-        if self.algorithm == "HS256" and len(self.private) < MIN_HMAC_KEY_BYTES:
+        if self.algorithm == "HS256" and (
+            not isinstance(self.private, bytes) or len(self.private) < MIN_HMAC_KEY_BYTES
+        ):
             raise InvalidInput(f"an HS256 key needs at least {MIN_HMAC_KEY_BYTES} random bytes")
 
     def public_jwk(self) -> dict[str, Any] | None:
@@ -122,11 +128,13 @@ class KeyRing:
         return key
 
     def retire(self, kid: str) -> None:
-        """Stop accepting tokens signed with ``kid`` (never the current key)."""
+        """Stop accepting tokens signed with ``kid`` (never the current key), cached ones too."""
         with self._lock:
+            if kid not in self._keys:
+                raise InvalidInput(f"key id `{kid}` is not in the ring")
             if kid == next(reversed(self._keys)):
                 raise InvalidInput("the current signing key cannot be retired: rotate first")
-            self._keys.pop(kid, None)
+            del self._keys[kid]
 
     @property
     def current(self) -> SigningKey:
@@ -142,6 +150,11 @@ class KeyRing:
         with self._lock:
             keys = list(self._keys.values())
         return {"keys": [jwk for k in keys if (jwk := k.public_jwk()) is not None]}
+
+
+def _copy(claims: dict[str, Any]) -> dict[str, Any]:
+    """Claims a caller may change without changing the cache (values nest one level at most)."""
+    return {k: v.copy() if isinstance(v, (dict, list)) else v for k, v in claims.items()}
 
 
 def _b64decode(segment: str) -> bytes:
@@ -187,16 +200,20 @@ class Tokens:
         self.leeway = leeway
         self.clock = clock
         self._cache_lock = threading.Lock()
-        # A verified token, kept no longer than it is valid (nor than an hour).
-        self._verified: TLRUCache[str, dict[str, Any]] = TLRUCache(
+        # A verified token and its key id, kept no longer than it is valid (nor than an hour).
+        self._verified: TLRUCache[str, tuple[str, dict[str, Any]]] = TLRUCache(
             maxsize=cache_size,
-            ttu=lambda _key, claims, now: min(float(claims["exp"]), now + 3600),
+            ttu=lambda _key, entry, now: min(float(entry[1]["exp"]), now + 3600),
             timer=clock,
         )
 
     def issue(self, subject: str, lifetime: int, claims: Mapping[str, Any]) -> tuple[str, dict]:
         """A signed token for ``subject`` valid ``lifetime`` seconds from now, carrying
         ``claims``; returns the token and its full claims (with ``jti`` and the times)."""
+        if not isinstance(subject, str) or not subject:
+            raise InvalidInput("a token needs a subject")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not 0 < lifetime <= 2**31:
+            raise InvalidInput(f"token lifetime `{lifetime}` must be a positive number of seconds")
         now = int(self.clock())
         full = {
             **claims,
@@ -209,32 +226,44 @@ class Tokens:
         return token, full
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The claims of a valid token; ``InvalidClientTokenId`` or ``ExpiredToken`` otherwise."""
-        if not isinstance(token, str) or len(token) > MAX_TOKEN_BYTES:
-            raise InvalidClientTokenId("the security token is too large or not text")
+        """The claims of a valid token (a copy); ``InvalidClientTokenId`` or ``ExpiredToken``."""
+        if (
+            not isinstance(token, str) or len(token) > MAX_TOKEN_BYTES
+            or not _COMPACT_JWS.fullmatch(token)
+        ):  # fmt: skip
+            raise InvalidClientTokenId(_INVALID)
         cache_key = hashlib.sha256(token.encode()).hexdigest()
         with self._cache_lock:
             cached = self._verified.get(cache_key)
-        if cached is not None:
-            self._check_times(cached)  # the cache keeps it no longer than exp; nbf stays checked
-            return cached
+        if cached is not None and self.ring.get(cached[0]) is not None:  # its key not retired
+            self._check_times(cached[1])
+            return _copy(cached[1])
         key = self._key_for(token)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token, key.public, algorithms=[key.algorithm], audience=self.audience,
-                issuer=self.issuer, leeway=self.leeway,
-                options={"require": list(REQUIRED_CLAIMS), "strict_aud": True},
+                issuer=self.issuer,
+                options={
+                    "require": list(REQUIRED_CLAIMS), "strict_aud": True,
+                    # times are checked below, against this object's clock
+                    "verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                },
             )  # fmt: skip
-        except jwt.ExpiredSignatureError:
-            raise ExpiredToken("the security token included in the request is expired") from None
-        except jwt.PyJWTError as e:
-            raise InvalidClientTokenId(
-                f"the security token included in the request is invalid: {e}"
-            ) from None
+        except jwt.PyJWTError:
+            raise InvalidClientTokenId(_INVALID) from None
         _strict_json(_b64decode(token.split(".")[1]), "payload")  # no claim given twice
+        for name in ("iat", "nbf", "exp"):
+            value = claims[name]
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not (0 <= value < _MAX_TIME)
+            ):
+                raise InvalidClientTokenId(_INVALID)
+        self._check_times(claims)
         with self._cache_lock:
-            self._verified[cache_key] = claims
-        return claims
+            self._verified[cache_key] = (key.kid, claims)
+        return _copy(claims)
 
     def _key_for(self, token: str) -> SigningKey:
         """The ring's key for this token, after every header check."""
@@ -258,8 +287,9 @@ class Tokens:
         return key
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
+        """Expiry, not-before and issue time against this object's clock, with the leeway."""
         now = self.clock()
         if now >= float(claims["exp"]) + self.leeway:
             raise ExpiredToken("the security token included in the request is expired")
-        if now < float(claims["nbf"]) - self.leeway:
+        if now < float(claims["nbf"]) - self.leeway or now < float(claims["iat"]) - self.leeway:
             raise InvalidClientTokenId("the security token is not yet valid")
