@@ -229,9 +229,7 @@ class ReadModel:
         )
         trust = None
         if kind == "role":
-            trust = self.compile(
-                entity["assume_role_policy"], f"role/{entity_name}/trust", "trust"
-            )
+            trust = self.compile(entity["assume_role_policy"], f"role/{entity_name}/trust", "trust")
         return PrincipalView(
             kind=kind, account=account, name=entity_name, arn=entity["arn"],
             unique_id=entity.get("user_id") or entity.get("role_id") or "",

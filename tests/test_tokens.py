@@ -1,10 +1,7 @@
 """Session tokens: round trips, one named test per attack, the key ring, the cache, properties.
 
-Time is injected with ``Tokens(..., clock=FakeClock())``. pyjwt, which ``verify`` calls on a cold
-cache, reads the wall clock instead (see ``test_verify_judges_time_by_the_injected_clock``), so
-the fake clock starts at the wall clock's current second, and a test that needs a token expired
-or immature on the cold path builds it so that both clocks agree. Tests marked
-``xfail(strict=True)`` state the correct behaviour of a flaw found in ``iamguard/tokens.py``.
+Time is injected with ``Tokens(..., clock=FakeClock())``: ``verify`` judges every time claim by
+that clock, on a cold cache as on a warm one (``test_verify_judges_time_by_the_injected_clock``).
 """
 
 from __future__ import annotations
