@@ -68,7 +68,7 @@ class Session:
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> Session:
         """The session a verified token's claims describe; ``ValueError`` if they do not fit."""
-        principal_type = claims["principal_type"]
+        principal_type = _text(_claim(claims, "principal_type"))
         if principal_type not in PRINCIPAL_TYPES:
             raise ValueError(f"unknown principal type `{principal_type}`")
         tags = claims.get("session_tags") or {}
@@ -76,22 +76,21 @@ class Session:
             isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
         ):
             raise ValueError("session tags must map strings to strings")
+        mfa_time = claims.get("mfa_time")
         return cls(
-            principal=_text(claims["sub"]), principal_type=principal_type,
-            account=_text(claims["account"]), user_id=_text(claims["userid"]),
-            issued_at=int(claims["iat"]), expires_at=int(claims["exp"]),
-            token_id=_text(claims["jti"]), name=_text(claims.get("name", "")),
-            issued_at_ms=int(claims.get("iat_ms", int(claims["iat"]) * 1000)),
+            principal=_text(_claim(claims, "sub")), principal_type=principal_type,
+            account=_text(_claim(claims, "account")), user_id=_text(_claim(claims, "userid")),
+            issued_at=_integer(_claim(claims, "iat")), expires_at=_integer(_claim(claims, "exp")),
+            token_id=_text(_claim(claims, "jti")), name=_text(claims.get("name", "")),
+            issued_at_ms=_integer(claims.get("iat_ms", _integer(_claim(claims, "iat")) * 1000)),
             role_arn=_optional(claims.get("role_arn")),
             session_name=_optional(claims.get("session_name")),
             source_identity=_optional(claims.get("source_identity")), tags=tags,
-            transitive_tag_keys=tuple(map(_text, claims.get("transitive_tag_keys") or ())),
-            mfa_authenticated_at=(
-                None if claims.get("mfa_time") is None else int(claims["mfa_time"])
-            ),
+            transitive_tag_keys=_texts(claims.get("transitive_tag_keys")),
+            mfa_authenticated_at=None if mfa_time is None else _integer(mfa_time),
             session_policy=_optional(claims.get("session_policy")),
-            policy_arns=tuple(map(_text, claims.get("policy_arns") or ())),
-            chain_depth=int(claims.get("chain_depth", 0)),
+            policy_arns=_texts(claims.get("policy_arns")),
+            chain_depth=_integer(claims.get("chain_depth", 0)),
         )  # fmt: skip
 
     def context(self, now: int) -> dict[str, Any]:
@@ -110,6 +109,26 @@ class Session:
         for key, value in self.tags.items():
             keys[f"aws:PrincipalTag/{key}"] = value  # session tags win over the role's tags
         return keys
+
+
+def _claim(claims: Mapping[str, Any], name: str) -> Any:
+    if name not in claims:
+        raise ValueError(f"claim `{name}` is missing")
+    return claims[name]
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("a claim that must be a whole number is not")
+    return value
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("a claim that must be a list of texts is not")
+    return tuple(map(_text, value))
 
 
 def _text(value: Any) -> str:

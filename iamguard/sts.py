@@ -25,13 +25,19 @@ from iamguard.errors import (
     IAMGuardError,
     InvalidClientTokenId,
     InvalidInput,
+    MalformedPolicyDocument,
 )
 from iamguard.iam import IAM
-from iamguard.iam.base import Clock, utc_now
+from iamguard.iam.base import Clock, tag_character, utc_now
 from iamguard.iam.mfa import ROOT_OWNER
 from iamguard.passwords import DUMMY_PASSWORD_HASH, verify_password, verify_secret
-from iamguard.policy import AccessRequest, Decision, Policy, PolicySet, evaluate
-from iamguard.policy.limits import SESSION_POLICY_SIZE, check_policy_size
+from iamguard.policy import AccessRequest, Decision, Effect, Policy, PolicySet, Reason, evaluate
+from iamguard.policy.evaluate import resource_policy_allows
+from iamguard.policy.limits import (
+    SESSION_POLICY_SIZE,
+    check_policy_characters,
+    check_policy_size,
+)
 from iamguard.sessions import ASSUMED_ROLE, ROOT, SERVICE, USER, Session
 from iamguard.stores.base import Store
 from iamguard.throttle import SignInThrottle, address_key, user_key
@@ -43,6 +49,7 @@ ROLE_SESSION_MIN: Final = 900
 CHAINED_SESSION_MAX: Final = 3600
 MAX_POLICY_ARNS: Final = 10
 MAX_SESSION_TAGS: Final = 50
+PACKED_SIZE: Final = 4096  # session policy, policy ARNs and tags together, in a token of 8 KB
 _EXTERNAL_ID: Final = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 _SESSION_NAME: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _SOURCE_IDENTITY: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
@@ -162,6 +169,8 @@ class STS:
     ) -> Credentials:
         """A session for a service principal: it can do nothing but assume roles that trust it."""
         _check_duration(duration_seconds, ROLE_SESSION_MIN, 43_200)
+        if not isinstance(secret, str) or not isinstance(service_name, str):
+            self._failed([], account_id, "service", None)
         record = self.store.read(lambda tx: tx.get("service", account_id, service_name))
         encoded = record["secret_hash"] if record else "x$" + "0" * 64
         if not (verify_secret(encoded, secret) and record):
@@ -184,6 +193,9 @@ class STS:
         token_code: str | None = None, context: Mapping[str, Any] | None = None,
     ) -> Credentials:  # fmt: skip
         """Assume ``role_arn`` for a session named ``role_session_name`` (see the module)."""
+        if caller.principal_type == ROOT:
+            raise AccessDenied("Roles may not be assumed by root accounts")
+        self.authorizer.read_model.refresh()
         if not isinstance(role_session_name, str) or not _SESSION_NAME.fullmatch(role_session_name):
             raise ValidationError("RoleSessionName must be 2-64 of letters, digits and +=,.@_-")
         if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
@@ -206,18 +218,20 @@ class STS:
             and NAME.fullmatch(name)
         ) else None  # fmt: skip
         chained = caller.principal_type == ASSUMED_ROLE
-        limit = CHAINED_SESSION_MAX if chained else (role.max_session_duration if role else 3600)
-        _check_duration(duration_seconds, ROLE_SESSION_MIN, limit)
-        owner = ROOT_OWNER if caller.principal_type == ROOT else caller.name
-        mfa_time = self._mfa(caller.account, owner, serial_number, token_code, [])
+        if (serial_number is not None or token_code is not None) and caller.principal_type != USER:
+            raise ValidationError("SerialNumber and TokenCode: only an IAM user presents MFA")
+        keys = self._throttle_keys(caller.account, caller.name, None)
+        if serial_number is not None or token_code is not None:
+            self._throttled(keys)  # six digits are not to be guessed here either
+        mfa_time = self._mfa(caller.account, caller.name, serial_number, token_code, keys)
         mfa_time = mfa_time or caller.mfa_authenticated_at
         if role is None or role.arn != role_arn or role.trust is None:
             raise AccessDenied(self._denied(caller, "sts:AssumeRole", role_arn))
         for arn in arns:
             if self.authorizer.read_model.managed_policy(role.account, arn) is None:
                 raise ValidationError(f"PolicyArns: policy `{arn}` cannot be found")
-        request_context = {
-            **self._caller_context(caller, mfa_time), **(context or {}),
+        request_context = {  # what the session says wins over what the request says
+            **(context or {}), **self._caller_context(caller, mfa_time),
             "sts:RoleSessionName": role_session_name,
             **({"sts:ExternalId": external_id} if external_id is not None else {}),
             **({"sts:SourceIdentity": source_identity} if source_identity else {}),
@@ -235,7 +249,15 @@ class STS:
             decision = self._trust_decision(caller, action, role.arn, role.trust, request_context)
             if not decision.allowed:
                 audit("role.denied", principal=caller.principal, role=role_arn, action=action)
-                raise AccessDenied(decision.message())
+                raise AccessDenied(self._denied(caller, action, role_arn))
+        limit = CHAINED_SESSION_MAX if chained else role.max_session_duration
+        _check_duration(duration_seconds, ROLE_SESSION_MIN, limit)
+        packed = len(json.dumps({"p": policy_text, "t": session_tags, "a": arns}))
+        if packed > PACKED_SIZE:
+            raise PackedPolicyTooLarge(
+                f"the session policy, policy ARNs and tags take {packed} characters: at most "
+                f"{PACKED_SIZE} fit in a session token"
+            )
         principal = assumed_role_arn(self.partition, role.account, role.name, role_session_name)
         session = Session(
             principal=principal, principal_type=ASSUMED_ROLE, account=role.account,
@@ -268,10 +290,15 @@ class STS:
                 session_policies = self.authorizer.session_policies(caller)
         full_context = self.authorizer.context(caller.principal, view, context)
         request = AccessRequest(caller.principal, action, role_arn, full_context)
-        return evaluate(
+        decision = evaluate(
             request, identity=identity, boundaries=boundary, session=session_policies,
             resource=trust,
         )  # fmt: skip
+        # The trust policy must allow, always; evaluate() alone would also let the caller's own
+        # policies suffice, as they do for a resource within one account.
+        if decision.allowed and not resource_policy_allows(trust, request):
+            return Decision(Effect.IMPLICIT_DENY, request, Reason.NO_RESOURCE_ALLOW)
+        return decision
 
     # --- identity, authentication, revocation ----------------------------------------------------
 
@@ -298,8 +325,12 @@ class STS:
     def revoke_session(self, session: Session) -> None:
         """End one session (by its token id), in every process within the propagation time."""
         record = {"token_id": session.token_id, "expires_at": session.expires_at}
-        self.store.write(lambda tx: tx.insert("revoked_token", session.account,
-                                              session.token_id, record))  # fmt: skip
+
+        def revoke(tx: Any) -> None:
+            if tx.get("revoked_token", session.account, session.token_id) is None:
+                tx.insert("revoked_token", session.account, session.token_id, record)
+
+        self.store.write(revoke)
         audit("session.revoked", principal=session.principal, token_id=session.token_id)
 
     def revoke_older_sessions(self, account_id: str, kind: str, name: str) -> None:
@@ -410,7 +441,11 @@ class STS:
         if policy is None:
             return None
         text = policy if isinstance(policy, str) else json.dumps(policy)
-        Policy.parse(text, "identity", name="session-policy")  # MalformedPolicyDocument
+        parsed = Policy.parse(text, "identity", name="session-policy")  # MalformedPolicyDocument
+        try:
+            check_policy_characters(parsed.text)  # the document's own characters, unescaped
+        except MalformedPolicyDocument as e:
+            raise MalformedPolicyDocument(e.problems, "session-policy") from None
         try:
             check_policy_size(text, SESSION_POLICY_SIZE)
         except IAMGuardError as e:
@@ -464,13 +499,19 @@ def _session_tags(
     override a transitive tag), at most 50."""
     inherited = {k: v for k, v in caller.tags.items() if k in caller.transitive_tag_keys}
     given = dict(tags or {})
+    seen: set[str] = set()
     for key, value in given.items():
         if not (isinstance(key, str) and 1 <= len(key) <= 128 and isinstance(value, str)
                 and len(value) <= 256):  # fmt: skip
             raise ValidationError(f"session tag `{key}`: keys 1-128, values 0-256 characters")
+        if not all(map(tag_character, key)) or not all(map(tag_character, value)):
+            raise ValidationError(f"session tag `{key}`: a character AWS does not allow in tags")
+        if key.lower() in seen:
+            raise ValidationError(f"duplicate tag keys found: `{key}` (any letter case)")
+        seen.add(key.lower())
         if key.lower() in {k.lower() for k in inherited}:
-            raise InvalidInput(f"session tag `{key}` is transitive from the calling session")
-    missing = [k for k in transitive if k not in given]
+            raise ValidationError(f"session tag `{key}` is transitive from the calling session")
+    missing = [k for k in transitive if k.lower() not in seen]
     if missing:
         raise ValidationError(f"TransitiveTagKeys: `{missing[0]}` is not a session tag")
     merged = {**inherited, **given}

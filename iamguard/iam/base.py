@@ -140,7 +140,8 @@ def policy_text(
     text = document if isinstance(document, str) else json.dumps(document)
     try:
         check_policy_characters(text)
-        Policy.parse(text, kind)
+        parsed = Policy.parse(text, kind)
+        check_policy_characters(parsed.text)  # the document's own characters, unescaped
     except MalformedPolicyDocument as e:
         raise MalformedPolicyDocument(e.problems, name) from None
     check_policy_size(text, quota)

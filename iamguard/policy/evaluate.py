@@ -237,6 +237,18 @@ def _across_accounts(  # noqa: PLR0917 -- internal continuation of evaluate
     return Decision(Effect.IMPLICIT_DENY, request, reason, partial)
 
 
+def resource_policy_allows(policy: Policy, request: AccessRequest) -> bool:
+    """Does the resource-based (or trust) policy itself allow the request: a statement naming
+    the principal (or its account) allows it, and none denies it? For AssumeRole, where the
+    role's trust policy must allow whatever the caller's own policies say."""
+    allows: list[tuple[Grant, RawMatch]] = []
+    denies: list[RawMatch] = []
+    _resource_matches(
+        policy, request.action.lower(), request, has_boundary=False, allows=allows, denies=denies
+    )
+    return bool(allows) and not denies
+
+
 def _resource_matches(
     policy: Policy, action: str, request: AccessRequest, *, has_boundary: bool,
     allows: list[tuple[Grant, RawMatch]], denies: list[RawMatch],
