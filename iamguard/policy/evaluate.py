@@ -187,14 +187,11 @@ def _limited(  # noqa: PLR0917 -- internal continuation of evaluate
             return Decision(Effect.ALLOW, request, Reason.ALLOWED, (match, *limits))
     if identity_allows and boundary_ok and session_ok:
         return Decision(Effect.ALLOW, request, Reason.ALLOWED, (*identity_allows, *limits))
-    if not identity_allows and not any(g is not Grant.ACCOUNT for g, _ in resource_allows):
-        reason = Reason.NO_IDENTITY_ALLOW
-    elif not boundary_ok:
-        reason = Reason.NO_BOUNDARY_ALLOW
-    else:
-        reason = Reason.NO_SESSION_ALLOW
-    partial = (*identity_allows, *(m for _, m in resource_allows), *limits)
-    return Decision(Effect.IMPLICIT_DENY, request, reason, partial)
+    nothing_grants = not identity_allows and all(g is Grant.ACCOUNT for g, _ in resource_allows)
+    return _implicit_deny(
+        request, identity_allows, resource_allows, limits,
+        identity_missing=nothing_grants, boundary_ok=boundary_ok, session_ok=session_ok,
+    )  # fmt: skip
 
 
 def _account(arn: str) -> str:
@@ -225,7 +222,25 @@ def _across_accounts(  # noqa: PLR0917 -- internal continuation of evaluate
     if identity_ok and resource_allows:
         matches = (*identity_allows, *limits, *(m for _, m in resource_allows))
         return Decision(Effect.ALLOW, request, Reason.ALLOWED, matches)
-    if not identity_allows:
+    return _implicit_deny(
+        request, identity_allows, resource_allows, limits,
+        identity_missing=not identity_allows, boundary_ok=boundary_ok, session_ok=session_ok,
+    )  # fmt: skip
+
+
+def _implicit_deny(
+    request: AccessRequest,
+    identity_allows: list[RawMatch],
+    resource_allows: list[tuple[Grant, RawMatch]],
+    limits: tuple[RawMatch, ...],
+    *,
+    identity_missing: bool,
+    boundary_ok: bool,
+    session_ok: bool,
+) -> Decision:
+    """The implicit deny, naming the first layer that did not allow (AWS's order), and the
+    allows that were not enough."""
+    if identity_missing:
         reason = Reason.NO_IDENTITY_ALLOW
     elif not boundary_ok:
         reason = Reason.NO_BOUNDARY_ALLOW
