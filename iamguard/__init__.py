@@ -9,6 +9,7 @@ from iamguard.errors import (
     MalformedPolicyDocument,
     PolicyProblem,
 )
+from iamguard.guard import Guard
 from iamguard.policy import (
     AccessRequest,
     Decision,
@@ -24,6 +25,7 @@ __all__ = [
     "AccessRequest",
     "Decision",
     "Effect",
+    "Guard",
     "IAMGuardError",
     "InvalidInput",
     "LimitExceeded",

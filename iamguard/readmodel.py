@@ -11,6 +11,7 @@ never compiled twice.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +27,7 @@ from iamguard.stores.base import Change, Data, Reader, Store
 
 Token = tuple[str, str, str]  # (what, account, name), lower-cased: what a view depends on
 _EMPTY_SET: Final = PolicySet()
+_GENERATIONS: Final = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class PrincipalView:
     trust: Policy | None = None  # a role's trust policy
     max_session_duration: int = 3600
     tokens: frozenset[Token] = field(default=frozenset(), repr=False)
+    # Unique to this load: a view is replaced, never changed, when what it depends on changes,
+    # so caches may key on it (unlike id(), it is never reused).
+    generation: int = field(default_factory=lambda: next(_GENERATIONS), compare=False)
 
 
 def change_tokens(change: Change) -> list[Token]:

@@ -11,6 +11,7 @@ def test_exported_names_are_pinned() -> None:
         "AccessRequest",
         "Decision",
         "Effect",
+        "Guard",
         "IAMGuardError",
         "InvalidInput",
         "LimitExceeded",

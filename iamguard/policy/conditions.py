@@ -36,6 +36,7 @@ from iamguard.policy.patterns import (
 from iamguard.policy.variables import (
     Context,
     Template,
+    Variable,
     has_variables,
     parse_arn_template,
     parse_template,
@@ -323,7 +324,10 @@ def split_operator(name: str) -> tuple[str | None, str, bool]:
 class Condition:
     """One operator applied to one context key with its policy values."""
 
-    __slots__ = ("_if_exists", "_negated", "_null", "_qualifier", "_tests", "key", "operator")
+    __slots__ = (
+        "_if_exists", "_negated", "_null", "_qualifier", "_tests", "context_keys", "key",
+        "operator",
+    )  # fmt: skip
 
     def __init__(self, operator: str, key: str, values: Sequence[str], variables: bool) -> None:
         """Compile; raises ``UnknownOperator`` or ``ConditionValueError``."""
@@ -336,6 +340,7 @@ class Condition:
         self._null: frozenset[bool] | None = None
         self._tests: tuple[Test, ...] = ()
         self._negated = False
+        self.context_keys: frozenset[str] = frozenset({self.key})  # what the condition reads
         if base == NULL:
             wanted = {v.strip().lower() for v in values}
             bad = wanted - {"true", "false"}
@@ -344,7 +349,12 @@ class Condition:
             self._null = frozenset(v == "true" for v in wanted)
             return
         build, read, self._negated = _FAMILIES[base]
-        self._tests = tuple(build(read(v, variables)) for v in values)
+        templates = [read(v, variables) for v in values]
+        self._tests = tuple(build(t) for t in templates)
+        self.context_keys = self.context_keys | {
+            part.key for t in templates if isinstance(t, tuple) for part in t
+            if isinstance(part, Variable)
+        }  # fmt: skip
 
     def _matches(self, value: str, ctx: Context) -> bool:
         """Does one request value match (for a negated operator: match none of) the values?"""

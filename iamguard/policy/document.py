@@ -90,6 +90,11 @@ class Policy:
         return json.loads(self.text)  # type: ignore[no-any-return]
 
     @property
+    def context_keys(self) -> frozenset[str]:
+        """Every request-context key (lower-cased) any statement of the policy reads."""
+        return frozenset().union(*(s.context_keys for s in self.statements))
+
+    @property
     def label(self) -> str | None:
         """How decisions name the policy: its name, else its ``Id``."""
         return self.name or self.id

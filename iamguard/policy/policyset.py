@@ -33,6 +33,15 @@ class PolicySet(tuple[Policy, ...]):
         policy_set._memo = {}
         return policy_set
 
+    @property
+    def context_keys(self) -> frozenset[str]:
+        """Every request-context key (lower-cased) the set's policies read, computed once."""
+        keys: frozenset[str] | None = self.__dict__.get("_context_keys")
+        if keys is None:
+            keys = frozenset().union(*(p.context_keys for p in self))
+            self.__dict__["_context_keys"] = keys
+        return keys
+
     def entries_for(self, action: str) -> tuple[Entry, ...]:
         """Every statement covering ``action`` (lower-cased), in policy and statement order."""
         found = self._memo.get(action)

@@ -16,6 +16,7 @@ from iamguard.policy.patterns import (
 from iamguard.policy.variables import (
     Context,
     Template,
+    Variable,
     has_variables,
     literal_prefix,
     resolve_tokens,
@@ -151,6 +152,7 @@ class Statement:
         "_dynamic",
         "_static",
         "conditions",
+        "context_keys",
         "deny",
         "exact_actions",
         "has_resource",
@@ -197,6 +199,12 @@ class Statement:
         self.principals = principals
         self.conditions = tuple(conditions)
         self.needs_context = bool(self.conditions or self._dynamic)
+        # Every request-context key the statement reads (lower-cased): its conditions' keys and
+        # the variables in its values and resources. A decision depends on no other key.
+        self.context_keys: frozenset[str] = frozenset().union(
+            *(c.context_keys for c in self.conditions),
+            (p.key for t in resources or () for p in t if isinstance(p, Variable)),
+        )
         self.test = self._fastest_test()
 
     def _fastest_test(self) -> ResourceTest:

@@ -1,0 +1,121 @@
+"""``Guard``: what an app holds at run time: authenticate a token, authorize a request, fast.
+
+Warm requests do no cryptography (verified tokens are cached by ``Tokens``) and no policy
+evaluation (decisions are cached here). The decision cache is invisible: a cached decision is
+the one evaluation would give now. Its key holds everything evaluation reads:
+
+- the principal's view in the read model, by its generation: the read model replaces a view
+  exactly when something it was built from changes (a policy, a membership, a boundary, a tag),
+  so a model change can never be answered from the cache;
+- the session's policies (their text, as read now), the action and the resource;
+- the values of exactly the request-context keys the principal's policies read: a decision
+  that depends on ``aws:CurrentTime`` is keyed by the current second and so never outlives it,
+  while one that reads no context is shared by every request.
+
+Root and service sessions, resource policies and decisions that hit an error are not cached.
+A store that cannot be read raises ``StoreError``: the adapters answer 503, never allow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, Final
+
+from cachetools import LRUCache
+
+from iamguard.authorizer import Authorizer
+from iamguard.iam.base import Clock, utc_now
+from iamguard.keystore import StoredKeyRing
+from iamguard.policy import AccessRequest, Decision, Policy, evaluate
+from iamguard.sessions import ASSUMED_ROLE, USER, Session
+from iamguard.stores.base import Store
+from iamguard.sts import STS
+from iamguard.tokens import KeyRing, Tokens
+
+DEFAULT_DECISION_CACHE: Final = 100_000
+
+
+class Guard:
+    """Authentication and authorization over one store, with their caches."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        issuer: str = "iamguard",
+        audience: str = "iamguard",
+        key_ring: KeyRing | None = None,
+        clock: Clock = utc_now,
+        leeway: int = 30,
+        decision_cache_size: int = DEFAULT_DECISION_CACHE,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.authorizer = Authorizer(store, clock=clock)
+        self.tokens = Tokens(
+            key_ring or StoredKeyRing(store), issuer=issuer, audience=audience, leeway=leeway,
+            clock=lambda: clock().timestamp(),
+        )  # fmt: skip
+        self.sts = STS(store, self.tokens, authorizer=self.authorizer, clock=clock)
+        self._decisions: LRUCache[tuple[Any, ...], Decision] = LRUCache(decision_cache_size)
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def hit_ratio(self) -> float:
+        """The share of decisions answered from the cache (0.0 before any)."""
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+    def authenticate(self, token: str) -> Session:
+        """The session a bearer token proves; ``NotAuthenticated`` (401) otherwise."""
+        return self.sts.authenticate(token)
+
+    def authorize(
+        self,
+        session: Session,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        resource_policy: Policy | None = None,
+    ) -> Decision:
+        """May the session do ``action`` on ``resource`` now? Cached, and exact (see module)."""
+        authorizer = self.authorizer
+        if resource_policy is not None or session.principal_type not in (USER, ASSUMED_ROLE):
+            return authorizer.authorize_session(
+                session, action, resource, context, resource_policy=resource_policy
+            )
+        authorizer.read_model.refresh()
+        view = authorizer.principal(session.principal)
+        if view is None:
+            return authorizer.authorize_session(session, action, resource, context)
+        session_policies = authorizer.session_policies(session)
+        now = int(self.clock().timestamp())
+        full = authorizer.context(
+            session.principal, view, {**session.context(now), **(context or {})}
+        )
+        request = AccessRequest(session.principal, action, resource, full)
+        read = (
+            view.identity.context_keys | view.boundary.context_keys | session_policies.context_keys
+        )
+        values = request.normalized_context
+        key = (
+            session.principal, view.generation, tuple(p.text for p in session_policies),
+            action.lower(), resource, tuple(sorted((k, values.get(k)) for k in read)),
+        )  # fmt: skip
+        with self._lock:
+            cached = self._decisions.get(key)
+            if cached is not None:
+                self.hits += 1
+                return cached
+            self.misses += 1
+        decision = evaluate(
+            request, identity=view.identity, boundaries=view.boundary, session=session_policies
+        )
+        if not decision.errors:
+            with self._lock:
+                self._decisions[key] = decision
+        return decision
