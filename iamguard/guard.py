@@ -27,7 +27,8 @@ from cachetools import LRUCache
 from iamguard.authorizer import Authorizer
 from iamguard.iam.base import Clock, utc_now
 from iamguard.keystore import StoredKeyRing
-from iamguard.policy import AccessRequest, Decision, Policy, evaluate
+from iamguard.policy import AccessRequest, Decision, Policy, PolicySet, evaluate
+from iamguard.readmodel import PrincipalView
 from iamguard.sessions import ASSUMED_ROLE, USER, Session
 from iamguard.stores.base import Store
 from iamguard.sts import STS
@@ -59,6 +60,7 @@ class Guard:
         )  # fmt: skip
         self.sts = STS(store, self.tokens, authorizer=self.authorizer, clock=clock)
         self._decisions: LRUCache[tuple[Any, ...], Decision] = LRUCache(decision_cache_size)
+        self._read_memo: LRUCache[tuple[Any, ...], tuple[str, ...]] = LRUCache(10_000)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -93,18 +95,13 @@ class Guard:
         if view is None:
             return authorizer.authorize_session(session, action, resource, context)
         session_policies = authorizer.session_policies(session)
-        now = int(self.clock().timestamp())
-        full = authorizer.context(
-            session.principal, view, {**session.context(now), **(context or {})}
-        )
-        request = AccessRequest(session.principal, action, resource, full)
-        read = (
-            view.identity.context_keys | view.boundary.context_keys | session_policies.context_keys
-        )
-        values = request.normalized_context
+        texts = tuple(p.text for p in session_policies)
+        read = self._read_keys(view, session_policies, texts)
+        request = self._request(session, view, action, resource, context) if read else None
+        values = request.normalized_context if request is not None else {}
         key = (
-            session.principal, view.generation, tuple(p.text for p in session_policies),
-            action.lower(), resource, tuple(sorted((k, values.get(k)) for k in read)),
+            session.principal, view.generation, texts, action.lower(), resource,
+            tuple((k, values.get(k)) for k in read),
         )  # fmt: skip
         with self._lock:
             cached = self._decisions.get(key)
@@ -112,6 +109,8 @@ class Guard:
                 self.hits += 1
                 return cached
             self.misses += 1
+        if request is None:
+            request = self._request(session, view, action, resource, context)
         decision = evaluate(
             request, identity=view.identity, boundaries=view.boundary, session=session_policies
         )
@@ -119,3 +118,29 @@ class Guard:
             with self._lock:
                 self._decisions[key] = decision
         return decision
+
+    def _request(
+        self, session: Session, view: PrincipalView, action: str, resource: str,
+        context: Mapping[str, Any] | None,
+    ) -> AccessRequest:  # fmt: skip
+        """The request as evaluation sees it: the context with every global key filled in."""
+        now = int(self.clock().timestamp())
+        given = {**session.context(now), **(context or {})}
+        full = self.authorizer.context(session.principal, view, given)
+        return AccessRequest(session.principal, action, resource, full)
+
+    def _read_keys(
+        self, view: PrincipalView, session_policies: PolicySet, texts: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """The context keys the principal's policies read, sorted; computed once per view."""
+        memo_key = (view.generation, texts)
+        keys = self._read_memo.get(memo_key)
+        if keys is None:
+            read = (
+                view.identity.context_keys | view.boundary.context_keys
+                | session_policies.context_keys
+            )  # fmt: skip
+            keys = tuple(sorted(read))
+            with self._lock:
+                self._read_memo[memo_key] = keys
+        return keys

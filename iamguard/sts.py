@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final, NoReturn
+
+from cachetools import LRUCache
 
 from iamguard.arn import NAME, assumed_role_arn, parse_arn, root_arn
 from iamguard.audit import audit
@@ -49,6 +52,7 @@ ROLE_SESSION_MIN: Final = 900
 CHAINED_SESSION_MAX: Final = 3600
 MAX_POLICY_ARNS: Final = 10
 MAX_SESSION_TAGS: Final = 50
+SESSION_MEMO: Final = 10_000  # authenticated sessions remembered (per model version)
 PACKED_SIZE: Final = 4096  # session policy, policy ARNs and tags together, in a token of 8 KB
 _EXTERNAL_ID: Final = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 _SESSION_NAME: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
@@ -105,6 +109,8 @@ class STS:
         self.partition = self.authorizer.partition
         self.clock = clock
         self._mfa_check = mfa_check or self._store_mfa_check
+        self._sessions: LRUCache[tuple[str, int], Session] = LRUCache(SESSION_MEMO)
+        self._sessions_lock = threading.Lock()
         # Failed sign-ins are counted in the store, so every instance throttles alike.
         self._throttle = throttle if throttle is not None else SignInThrottle(store, clock=clock)
 
@@ -310,16 +316,26 @@ class STS:
         """The session a token proves, or ``InvalidClientTokenId``/``ExpiredToken``: a revoked
         session, or one whose principal was deleted (or re-created under the same name), is
         refused."""
-        claims = self.tokens.verify(token)
+        claims = self.tokens.verify(token)  # signature (or cache) and times, every call
+        model = self.authorizer.read_model
+        model.refresh()
+        # Whether the principal exists and the session is revoked changes only with the model,
+        # so a session checked at this model version stays good until the version moves.
+        memo_key = (token, model.version)  # the token itself: never another with its jti
+        with self._sessions_lock:
+            known = self._sessions.get(memo_key)
+        if known is not None:
+            return known
         try:
             session = Session.from_claims(claims)
         except (KeyError, TypeError, ValueError):
             raise InvalidClientTokenId("the security token's claims are malformed") from None
-        self.authorizer.read_model.refresh()
         if not self._principal_current(session):
             raise InvalidClientTokenId("the security token's principal no longer exists")
         if self._revoked(session):
             raise InvalidClientTokenId("the security token has been revoked")
+        with self._sessions_lock:
+            self._sessions[memo_key] = session
         return session
 
     def revoke_session(self, session: Session) -> None:
