@@ -12,18 +12,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from iamguard.integrations._http import (
-    PUBLIC,
-    Permission,
-    Public,
-    basic_credentials,
-    bearer_token,
-    denied_response,
-    error_response,
-    http_context,
-    missing_credentials_response,
-    normalize_path,
-)
 
 from iamguard import AccessRequest, Policy, evaluate
 from iamguard.errors import (
@@ -36,6 +24,18 @@ from iamguard.errors import (
     PolicyProblem,
     StoreError,
     StoreUnavailable,
+)
+from iamguard.integrations._http import (
+    PUBLIC,
+    Permission,
+    Public,
+    basic_credentials,
+    bearer_token,
+    denied_response,
+    error_response,
+    http_context,
+    missing_credentials_response,
+    normalize_path,
 )
 from iamguard.sessions import ASSUMED_ROLE, USER, Session
 from iamguard.throttle import Throttled
