@@ -24,6 +24,8 @@ reach a view under another view's permission. A request Flask does not route (40
   like flask-login's ``EXEMPT_METHODS``: that handler runs no view code and only lists the
   rule's methods. A view that handles ``OPTIONS`` itself needs a declaration like any method.
 - A public view reads no credential: ``current_principal`` is ``None`` there.
+- An allowed request binds ``current_session`` and ``current_guard`` (``_context``) for the
+  view and the service functions it calls (``@authorize``), until its last teardown.
 - Denials answer 403 with AWS's sentence, a missing credential 401 with ``WWW-Authenticate:
   Bearer``, a bad one 401 ``invalid_token``, an unreadable store 503; any other failure on the
   decision path answers 500 (logged on ``iamguard.flask``) and the view does not run.
@@ -55,6 +57,7 @@ from iamguard.policy import Decision
 from iamguard.sessions import Session
 from iamguard.stores import open_store
 
+from ._context import current_guard, current_session
 from ._http import (
     PUBLIC,
     Permission,
@@ -170,6 +173,8 @@ class IAMGuard:
         # First of their kind: nothing the app adds can see the request before it is decided.
         app.url_value_preprocessors.setdefault(None, []).insert(0, _snapshot_view_args)
         app.before_request_funcs.setdefault(None, []).insert(0, _enforce)
+        # Teardowns run in reverse: first in the list, so the app's own teardowns see the caller.
+        app.teardown_request_funcs.setdefault(None, []).insert(0, _unbind)
         self.check_routes(app)
 
     @staticmethod
@@ -347,8 +352,19 @@ def _enforce() -> Response | None:
         return _refuse(state, error_response(_InternalFailure("check failed")), e, session)
     g.iam_principal = session
     g.iam_decision = decision
+    g._iamguard_bound = (current_session.set(session), current_guard.set(state.guard))
     g._iamguard_allowed = True
     return None
+
+
+def _unbind(error: BaseException | None) -> None:
+    """The teardown hook: reset what ``_enforce`` bound. Flask pushes and pops its own
+    context variables in this same context, so the tokens are valid here."""
+    bound = g.pop("_iamguard_bound", None)
+    if bound is not None:
+        session_token, guard_token = bound
+        current_guard.reset(guard_token)
+        current_session.reset(session_token)
 
 
 def _rule_for(state: _State) -> Permission | Public | None:

@@ -20,7 +20,8 @@
    (logged): the endpoint never runs unless every step allowed it;
 4. allowed, the principal is ``request.user`` (``IAMUser``) and ``request.auth``
    (``IAMCredentials``, scopes ``["authenticated"]``, with ``.session``), and
-   ``current_session`` holds the ``Session`` while the app runs.
+   ``current_session`` holds the ``Session`` (``current_guard`` the Guard) while the app runs,
+   for ``@authorize`` on the service functions it calls.
 
 A public route is not authenticated (a token on it is ignored); its scope is left as it was.
 Websockets are decided at connect; a refusal closes with 1008 (policy violation). Guard calls
@@ -34,7 +35,6 @@ import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -50,6 +50,7 @@ from iamguard.errors import IAMGuardError, InvalidInput, StoreError, StoreUnavai
 from iamguard.guard import Guard
 from iamguard.sessions import Session
 
+from ._context import current_guard, current_session
 from ._http import (
     PUBLIC,
     Network,
@@ -77,7 +78,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-current_session: ContextVar[Session | None] = ContextVar("iamguard_session", default=None)
 ContextProvider = Callable[[Scope], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
 Rule = Permission | Public
 F = TypeVar("F", bound=Callable[..., Any])
@@ -363,9 +363,11 @@ class IAMGuardMiddleware:
         if isinstance(answer, Session):
             scope["user"], scope["auth"] = IAMUser(answer), IAMCredentials(answer)
             token = current_session.set(answer)
+            guard_token = current_guard.set(self.config.guard)
             try:
                 await self.app(scope, receive, send)
             finally:
+                current_guard.reset(guard_token)
                 current_session.reset(token)
         elif answer is None:
             await self.app(scope, receive, send)
