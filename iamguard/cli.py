@@ -24,6 +24,7 @@ import click
 from iamguard import AccessRequest, MalformedPolicyDocument, Policy, evaluate
 from iamguard.cli_common import EXIT_NO, EXIT_USAGE, RootGroup, decision_json, parse_context
 from iamguard.cli_credentials import access_key, login_profile, service
+from iamguard.cli_demo import demo
 from iamguard.cli_identities import group, init, user
 from iamguard.cli_model import export, import_
 from iamguard.cli_model import simulate as simulate_store
@@ -51,6 +52,7 @@ def main() -> None:
 for _command in (init, user, group, access_key, login_profile, role, service, import_, export):
     main.add_command(_command)
 main.add_command(simulate_store, "simulate")
+main.add_command(demo)
 
 
 # -- policy ----------------------------------------------------------------------------------
