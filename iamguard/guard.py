@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any, Final
 
 from cachetools import LRUCache
@@ -28,6 +29,7 @@ from iamguard.authorizer import Authorizer
 from iamguard.iam.base import Clock, utc_now
 from iamguard.keystore import StoredKeyRing
 from iamguard.policy import AccessRequest, Decision, Policy, PolicySet, evaluate
+from iamguard.policy.evaluate import context_value
 from iamguard.readmodel import PrincipalView
 from iamguard.sessions import ASSUMED_ROLE, USER, Session
 from iamguard.stores.base import Store
@@ -35,6 +37,18 @@ from iamguard.sts import STS
 from iamguard.tokens import KeyRing, Tokens
 
 DEFAULT_DECISION_CACHE: Final = 100_000
+# Keys whose value moves with the clock: computed per request, and only when a policy reads them.
+_TIME_KEYS: Final = frozenset({"aws:currenttime", "aws:epochtime", "aws:multifactorauthage"})
+
+
+def _time_key(key: str, now: datetime, session: Session) -> str | None:
+    if key == "aws:currenttime":
+        return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if key == "aws:epochtime":
+        return str(int(now.timestamp()))
+    if session.mfa_authenticated_at is None:
+        return None
+    return str(max(0, int(now.timestamp()) - session.mfa_authenticated_at))
 
 
 class Guard:
@@ -61,6 +75,7 @@ class Guard:
         self.sts = STS(store, self.tokens, authorizer=self.authorizer, clock=clock)
         self._decisions: LRUCache[tuple[Any, ...], Decision] = LRUCache(decision_cache_size)
         self._read_memo: LRUCache[tuple[Any, ...], tuple[str, ...]] = LRUCache(10_000)
+        self._layers: LRUCache[tuple[Any, ...], dict[str, Any]] = LRUCache(20_000)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -97,11 +112,9 @@ class Guard:
         session_policies = authorizer.session_policies(session)
         texts = tuple(p.text for p in session_policies)
         read = self._read_keys(view, session_policies, texts)
-        request = self._request(session, view, action, resource, context) if read else None
-        values = request.normalized_context if request is not None else {}
         key = (
             session.principal, view.generation, texts, action.lower(), resource,
-            tuple((k, values.get(k)) for k in read),
+            self.context_values(read, session, view, context) if read else (),
         )  # fmt: skip
         with self._lock:
             cached = self._decisions.get(key)
@@ -109,8 +122,7 @@ class Guard:
                 self.hits += 1
                 return cached
             self.misses += 1
-        if request is None:
-            request = self._request(session, view, action, resource, context)
+        request = self._request(session, view, action, resource, context)
         decision = evaluate(
             request, identity=view.identity, boundaries=view.boundary, session=session_policies
         )
@@ -118,6 +130,55 @@ class Guard:
             with self._lock:
                 self._decisions[key] = decision
         return decision
+
+    def context_values(
+        self, read: tuple[str, ...], session: Session, view: PrincipalView,
+        context: Mapping[str, Any] | None,
+    ) -> tuple[tuple[str, Any], ...]:  # fmt: skip
+        """The values of the keys ``read`` (lower-cased, sorted) as the full request context
+        would give them, computing only those: the request's keys win over the session's, which
+        win over the principal's (memoized per view and session)."""
+        given = {str(k).lower(): v for k, v in context.items()} if context else {}
+        layers = (given, self._session_keys(session), self._principal_keys(session, view))
+        now: datetime | None = None
+        values = []
+        for key in read:
+            for layer in layers:
+                if key in layer:
+                    value = context_value(layer[key])
+                    break
+            else:
+                if key in _TIME_KEYS:
+                    now = now or self.clock().astimezone(timezone.utc)
+                    value = _time_key(key, now, session)
+                else:
+                    value = None
+            values.append((key, value))
+        return tuple(values)
+
+    def _session_keys(self, session: Session) -> dict[str, Any]:
+        """The session's own keys but for the MFA age, which moves with time (lower-cased)."""
+        memo_key = ("session", session.token_id)
+        keys = self._layers.get(memo_key)
+        if keys is None:
+            keys = {
+                k.lower(): v for k, v in session.context(0).items()
+                if k != "aws:MultiFactorAuthAge"
+            }  # fmt: skip
+            with self._lock:
+                self._layers[memo_key] = keys
+        return keys
+
+    def _principal_keys(self, session: Session, view: PrincipalView) -> dict[str, Any]:
+        """The keys the principal sets (user name, ids, tags), but for the time (lower-cased)."""
+        memo_key = ("principal", view.generation, session.principal)
+        keys = self._layers.get(memo_key)
+        if keys is None:
+            full = self.authorizer.context(session.principal, view, None)
+            keys = {k.lower(): v for k, v in full.items() if k.lower() not in _TIME_KEYS}
+            with self._lock:
+                self._layers[memo_key] = keys
+        return keys
 
     def _request(
         self, session: Session, view: PrincipalView, action: str, resource: str,

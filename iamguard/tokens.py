@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 import secrets
@@ -227,17 +226,16 @@ class Tokens:
 
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a valid token (a copy); ``InvalidClientTokenId`` or ``ExpiredToken``."""
-        if (
-            not isinstance(token, str) or len(token) > MAX_TOKEN_BYTES
-            or not _COMPACT_JWS.fullmatch(token)
-        ):  # fmt: skip
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_BYTES:
             raise InvalidClientTokenId(_INVALID)
-        cache_key = hashlib.sha256(token.encode()).hexdigest()
+        # Keyed by the token itself: only the very string that was verified can hit.
         with self._cache_lock:
-            cached = self._verified.get(cache_key)
+            cached = self._verified.get(token)
         if cached is not None and self.ring.get(cached[0]) is not None:  # its key not retired
             self._check_times(cached[1])
             return _copy(cached[1])
+        if not _COMPACT_JWS.fullmatch(token):
+            raise InvalidClientTokenId(_INVALID)
         key = self._key_for(token)
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -262,7 +260,7 @@ class Tokens:
                 raise InvalidClientTokenId(_INVALID)
         self._check_times(claims)
         with self._cache_lock:
-            self._verified[cache_key] = (key.kid, claims)
+            self._verified[token] = (key.kid, claims)
         return _copy(claims)
 
     def _key_for(self, token: str) -> SigningKey:

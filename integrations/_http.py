@@ -78,7 +78,7 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 def _credential(authorization: str, scheme: str) -> str:
     """The single token68 after ``scheme`` (case-insensitive), or InvalidClientTokenId."""
     header = "the `Authorization` header"
-    parts = re.split(" +", authorization.strip(" \t"))
+    parts = [part for part in authorization.strip(" \t").split(" ") if part] or [""]
     given = parts[0]
     if not given:
         raise InvalidClientTokenId(f"{header} is empty")

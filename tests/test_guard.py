@@ -187,3 +187,36 @@ def test_context_a_policy_reads_is_part_of_the_key(
     assert guard.authorize(sessions["ram"], "images:GetImage", RESOURCES[0], inside).allowed
     assert not guard.authorize(sessions["ram"], "images:GetImage", RESOURCES[0], outside).allowed
     assert guard.authorize(sessions["ram"], "images:GetImage", RESOURCES[0], inside).allowed
+
+
+KEYS = [
+    "aws:username", "aws:userid", "aws:principaltag/team", "aws:principaltype",
+    "aws:principalarn", "aws:currenttime", "aws:epochtime", "aws:multifactorauthpresent",
+    "aws:multifactorauthage", "aws:tokenissuetime", "aws:sourceip", "app:tier",
+]  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    context=st.dictionaries(
+        st.sampled_from(KEYS).map(lambda k: k.upper() if len(k) % 2 else k),
+        st.one_of(st.text(max_size=5), st.booleans(), st.lists(st.text(max_size=3), max_size=2)),
+        max_size=4,
+    ),
+)
+def test_the_key_reads_the_values_the_full_context_gives(
+    team: tuple[Guard, IAM, Clock, dict[str, Session]], context: dict[str, Any]
+) -> None:
+    """For any request context, the values the cache key holds are those evaluation reads."""
+    guard, _, _, sessions = team
+    session = sessions["ram"]
+    view = guard.authorizer.principal(session.principal)
+    assert view is not None
+    read = tuple(sorted(KEYS))
+    request = guard._request(session, view, "images:GetImage", RESOURCES[0], context)
+    full = request.normalized_context
+    assert guard.context_values(read, session, view, context) == tuple(
+        (k, full.get(k)) for k in read
+    )

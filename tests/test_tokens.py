@@ -14,7 +14,6 @@ import json
 import socket
 import string
 import time
-import types
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -627,9 +626,6 @@ def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(tokens_module, "_strict_json", spy("json", tokens_module._strict_json))
     monkeypatch.setattr(tokens_module, "_b64decode", spy("b64", tokens_module._b64decode))
     monkeypatch.setattr(jwt, "decode", spy("jwt.decode", jwt.decode))
-    monkeypatch.setattr(
-        tokens_module, "hashlib", types.SimpleNamespace(sha256=spy("sha256", hashlib.sha256))
-    )
     return calls
 
 

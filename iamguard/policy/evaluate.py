@@ -31,7 +31,7 @@ from iamguard.policy.statement import Grant
 from iamguard.policy.variables import Context, ContextValue
 
 
-def _context_value(value: Any) -> ContextValue | None:
+def context_value(value: Any) -> ContextValue | None:
     """A request-context value as text (or a tuple of texts for a multi-valued key)."""
     if value is None:
         return None
@@ -42,7 +42,7 @@ def _context_value(value: Any) -> ContextValue | None:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, (list, tuple, set, frozenset)):
-        items = [_context_value(v) for v in value]
+        items = [context_value(v) for v in value]
         return tuple(v for v in items if isinstance(v, str))
     return str(value)
 
@@ -75,7 +75,7 @@ class AccessRequest:
         if self._context is None:
             normalized = {}
             for key, value in self.context.items():
-                text = value if type(value) is str else _context_value(value)
+                text = value if type(value) is str else context_value(value)
                 if text is not None:
                     normalized[str(key).lower()] = text
             self._context = normalized
