@@ -47,10 +47,11 @@ def examples_dir() -> Path:
 
 
 def example_module(name: str) -> ModuleType:
-    """``examples.<name>``, imported with the repository root on ``sys.path``."""
+    """``examples.<name>``, imported with the repository root at the end of ``sys.path`` (so it
+    never shadows the installed iamguard)."""
     root = str(examples_dir().parent)
     if root not in sys.path:
-        sys.path.insert(0, root)
+        sys.path.append(root)
     return importlib.import_module(f"examples.{name}")
 
 

@@ -209,12 +209,14 @@ def wait_until_serving(base: str, timeout: float = 20.0) -> None:
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_demo_command_walk_through(framework: str, tmp_path: Path) -> None:
+    """The installed `iamguard demo`, run from the repository root as the README says, serves
+    the walk-through: Ram lists and is refused a delete; the service assumes ImageReader."""
     port = free_port()
     store = f"sqlite:///{tmp_path / 'demo.db'}"
+    script = Path(sys.executable).parent / "iamguard"  # the console script, as a user runs it
     command = [
-        sys.executable, "-c", "from iamguard.cli import main; main()", "demo",
-        "--framework", framework, "--port", str(port), "--store", store,
-    ]  # fmt: skip
+        str(script), "demo", "--framework", framework, "--port", str(port), "--store", store,
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     errors = tmp_path / "stderr.txt"
     with (
