@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from cachetools import LRUCache
 
+from iamguard.audit import audit
 from iamguard.authorizer import Authorizer
 from iamguard.iam.base import Clock, utc_now
 from iamguard.keystore import StoredKeyRing
@@ -99,7 +100,20 @@ class Guard:
         *,
         resource_policy: Policy | None = None,
     ) -> Decision:
-        """May the session do ``action`` on ``resource`` now? Cached, and exact (see module)."""
+        """May the session do ``action`` on ``resource`` now? Cached, and exact (see module).
+        Every denial is an ``access.denied`` audit event."""
+        decision = self._decide(session, action, resource, context, resource_policy)
+        if not decision.allowed:
+            audit(
+                "access.denied", principal=session.principal, action=action, resource=resource,
+                effect=decision.effect.value, reason=decision.reason.value,
+            )  # fmt: skip
+        return decision
+
+    def _decide(
+        self, session: Session, action: str, resource: str, context: Mapping[str, Any] | None,
+        resource_policy: Policy | None,
+    ) -> Decision:  # fmt: skip
         authorizer = self.authorizer
         if resource_policy is not None or session.principal_type not in (USER, ASSUMED_ROLE):
             return authorizer.authorize_session(

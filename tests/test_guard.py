@@ -220,3 +220,22 @@ def test_the_key_reads_the_values_the_full_context_gives(
     assert guard.context_values(read, session, view, context) == tuple(
         (k, full.get(k)) for k in read
     )
+
+
+def test_every_denial_is_an_audit_event(
+    team: tuple[Guard, IAM, Clock, dict[str, Session]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A denied request, fresh or from the cache, is an access.denied event; an allowed one is
+    not; no event holds a token."""
+    guard, _, _, sessions = team
+    caplog.set_level("INFO", logger="iamguard.audit")
+    for _ in range(2):
+        guard.authorize(sessions["ram"], "images:DeleteImage", RESOURCES[0])
+    guard.authorize(sessions["ram"], "images:GetImage", RESOURCES[0])
+    events = [r.audit for r in caplog.records if r.audit["event"] == "access.denied"]
+    assert events == [
+        {"event": "access.denied", "principal": sessions["ram"].principal,
+         "action": "images:DeleteImage", "resource": RESOURCES[0], "effect": "ImplicitDeny",
+         "reason": "no identity-based policy allows"},
+    ] * 2  # fmt: skip
+    assert "eyJ" not in caplog.text  # no JWT
