@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,8 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-import uvicorn
 from fastapi import Depends, FastAPI
+from servers import serve_asgi as serve
 from starlette.applications import Starlette
 from starlette.endpoints import HTTPEndpoint
 from starlette.exceptions import StarletteDeprecationWarning
@@ -185,25 +183,6 @@ def _clear() -> None:
 # --- transports: one call signature, two ways to reach the app -------------------------------
 
 Call = Callable[..., tuple[int, dict[str, str], bytes]]
-
-
-@contextlib.contextmanager
-def serve(app: Any, **config: Any) -> Iterator[int]:
-    """A real uvicorn server in a thread; yields its port."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", **config)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def raw_request(port: int, method: str, target: str, headers: dict[str, str]) -> Any:

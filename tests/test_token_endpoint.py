@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from flask import Flask
+from servers import serve_asgi as serve
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
@@ -484,23 +481,6 @@ def test_openapi_served(client: Any) -> None:
 
 
 # --- end to end --------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def serve(app: Any) -> Iterator[int]:
-    """A real uvicorn server in a thread; yields its port."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_end_to_end_uvicorn(team: Team) -> None:
