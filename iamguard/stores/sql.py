@@ -276,6 +276,9 @@ class SQLStore(Store):
 
         listener = Listener(connect, callback, self._where)
         self._listeners.append(listener)
+        # Return once notifications flow, so that a change committed after this call is never
+        # missed; should the server not answer in time, the reader's polling still catches up.
+        listener.listening.wait(self._connect_timeout)
         return listener
 
     # internals
@@ -484,6 +487,7 @@ class Listener:
         self._where = where
         self._backend_pid: int | None = None
         self._stop = threading.Event()
+        self.listening = threading.Event()  # set once LISTEN is in place
         self._thread = threading.Thread(target=self._run, name="iamguard-listen", daemon=True)
         self._thread.start()
 
@@ -500,6 +504,7 @@ class Listener:
                 with self._connect() as conn:
                     self._backend_pid = conn.info.backend_pid
                     conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
                     row = conn.execute("SELECT value FROM meta WHERE name = 'version'").fetchone()
                     self._deliver(int(row[0]))
                     pause = 0.1
