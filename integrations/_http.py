@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import json
 import re
@@ -302,6 +303,7 @@ _BRACKETED_V6: Final = re.compile(r"\[([^\]]+)\](?::[0-9]+)?")
 _SECURE_SCHEMES: Final = ("https", "wss")
 
 
+@functools.lru_cache(maxsize=4096)  # a peer's address is parsed once, not per request
 def _address(text: str) -> Address | None:
     """An address from a peer or a forwarded entry (``1.2.3.4``, ``1.2.3.4:80``, ``::1``,
     ``[::1]:80``), IPv4-mapped IPv6 as IPv4, without a zone (``%eth0``); None if not one."""
@@ -334,6 +336,20 @@ def _forwarded_source(peer: Address, forwarded: str, proxies: Sequence[Network])
     return source
 
 
+_last_second: tuple[int, str, str] = (-1, "", "")
+
+
+def _time_keys(now: datetime) -> tuple[str, str]:
+    """``aws:CurrentTime`` and ``aws:EpochTime`` for ``now`` (UTC), formatted once a second."""
+    global _last_second  # noqa: PLW0603 -- a one-entry memo; swapping a tuple is atomic
+    second = int(now.timestamp())
+    memo = _last_second
+    if memo[0] != second:
+        memo = (second, now.strftime("%Y-%m-%dT%H:%M:%SZ"), str(second))
+        _last_second = memo
+    return memo[1], memo[2]
+
+
 def http_context(
     *,
     peer: str | None,
@@ -360,11 +376,8 @@ def http_context(
     """
     if now.tzinfo is None:
         raise ValueError("`now` must be timezone-aware")
-    now = now.astimezone(timezone.utc)
-    context = {
-        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "aws:EpochTime": str(int(now.timestamp())),
-    }
+    current_time, epoch_time = _time_keys(now.astimezone(timezone.utc))
+    context = {"aws:CurrentTime": current_time, "aws:EpochTime": epoch_time}
     address = _address(peer) if peer is not None else None
     trusted = address is not None and any(address in n for n in trusted_proxies)
     if address is not None and trusted:
