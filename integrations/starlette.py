@@ -24,8 +24,9 @@
    for ``@authorize`` on the service functions it calls.
 
 A public route is not authenticated (a token on it is ignored); its scope is left as it was.
-Websockets are decided at connect; a refusal closes with 1008 (policy violation). Guard calls
-are synchronous: warm paths do no I/O, a cold one reads the store on the event loop.
+Websockets are decided at connect: a refusal is the HTTP answer (401/403, AWS's JSON body)
+where the server offers ASGI's denial-response extension (uvicorn does), else a close with 1008.
+Guard calls are synchronous: warm paths do no I/O, a cold one reads the store on the event loop.
 """
 
 from __future__ import annotations
@@ -372,10 +373,7 @@ class IAMGuardMiddleware:
         elif answer is None:
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
-            error = json.loads(answer[2])["Error"]
-            text = f"{error['Code']}: {error['Message']}"
-            reason = text.encode("utf-8")[:123].decode("utf-8", "ignore")  # RFC 6455 limit
-            await send({"type": "websocket.close", "code": 1008, "reason": reason})
+            await _refuse_websocket(scope, send, answer)
         else:
             status, headers, body = answer
             response = Response(body, status, {k: v for k, v in headers})
@@ -402,6 +400,22 @@ class IAMGuardMiddleware:
             message = f"route `{where}` has no iamguard declaration and is denied"
             return 403, [("content-type", "application/json")], _denied_body(message)
         return await check(self.config, rules, target.scope)
+
+
+async def _refuse_websocket(scope: Scope, send: Send, answer: Answer) -> None:
+    """Refuse a handshake: the HTTP answer itself (401/403 and AWS's JSON body) where the server
+    offers the ASGI denial-response extension, else a close with 1008 (policy violation)."""
+    status, headers, body = answer
+    if "websocket.http.response" in scope.get("extensions", {}):
+        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        raw.append((b"content-length", str(len(body)).encode("ascii")))
+        await send({"type": "websocket.http.response.start", "status": status, "headers": raw})
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    error = json.loads(body)["Error"]
+    text = f"{error['Code']}: {error['Message']}"
+    reason = text.encode("utf-8")[:123].decode("utf-8", "ignore")  # RFC 6455 limit
+    await send({"type": "websocket.close", "code": 1008, "reason": reason})
 
 
 def _denied_body(message: str) -> bytes:

@@ -3,6 +3,7 @@ the router will actually use: through Starlette's TestClient and through a real 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -23,7 +24,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from iamguard.errors import StoreUnavailable
 from iamguard.guard import Guard
@@ -43,7 +46,7 @@ from iamguard.sessions import Session
 
 with warnings.catch_warnings():  # starlette 1.x prefers `httpx2`; the venv has `httpx`
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from starlette.testclient import TestClient
+    from starlette.testclient import TestClient, WebSocketDenialResponse
 
 ACCOUNT = "123456789012"
 TEAM = Path(__file__).resolve().parents[1] / "examples" / "team.yaml"
@@ -440,17 +443,102 @@ def test_websocket_allowed(guard: Guard, tokens: dict[str, str]) -> None:
     assert ran("watch") == ["ram"]
 
 
-@pytest.mark.parametrize("header", [None, "Bearer forged"])
-def test_websocket_refused(guard: Guard, header: str | None) -> None:
-    """A websocket without a valid credential is closed with 1008 before the endpoint runs."""
+@pytest.fixture(scope="module")
+def nobody(guard: Guard) -> str:
+    """A token for a user no policy grants anything."""
+    iam = IAM(guard.store, ACCOUNT)
+    iam.create_user("nobody")
+    key = iam.create_access_key("nobody")
+    return guard.sts.get_session_token(
+        ACCOUNT, access_key_id=key.access_key.access_key_id,
+        secret_access_key=key.secret_access_key,
+    ).session_token  # fmt: skip
+
+
+REFUSALS = [
+    (None, 401, "MissingAuthenticationToken"),
+    ("Bearer forged", 401, "InvalidClientTokenId"),
+]
+
+
+@pytest.mark.parametrize(("header", "status", "code"), REFUSALS)
+def test_websocket_refused(guard: Guard, header: str | None, status: int, code: str) -> None:
+    """A websocket without a valid credential gets the HTTP refusal (ASGI's denial-response
+    extension, which the TestClient offers) before the endpoint runs."""
     with TestClient(make_app(guard=guard)) as client:
         headers = {"Authorization": header} if header else {}
         with (
-            pytest.raises(WebSocketDisconnect) as caught,
+            pytest.raises(WebSocketDenialResponse) as caught,
             client.websocket_connect("/ws/1", headers=headers),
         ):
             pass
-    assert caught.value.code == 1008 and ran("watch") == []
+    refusal = caught.value
+    assert refusal.status_code == status and refusal.json()["Error"]["Code"] == code
+    assert refusal.headers["www-authenticate"].startswith("Bearer")
+    assert ran("watch") == []
+
+
+def test_websocket_denied(guard: Guard, nobody: str) -> None:
+    """An authenticated principal without the permission gets 403 and AWS's message."""
+    auth = {"Authorization": f"Bearer {nobody}"}
+    with (
+        TestClient(make_app(guard=guard)) as client,
+        pytest.raises(WebSocketDenialResponse) as caught,
+        client.websocket_connect("/ws/1", headers=auth),
+    ):
+        pass
+    error = caught.value.json()["Error"]
+    assert caught.value.status_code == 403 and error["Code"] == "AccessDenied"
+    assert "user/nobody is not authorized to perform: images:GetImage" in error["Message"]
+    assert ran("watch") == []
+
+
+async def _refuse_without_extension(guard: Guard) -> list[dict[str, Any]]:
+    """The middleware's messages to a server that offers no denial-response extension."""
+    sent: list[dict[str, Any]] = []
+    scope = {"type": "websocket", "path": "/ws/1", "raw_path": b"/ws/1", "root_path": "",
+             "headers": [], "query_string": b"", "scheme": "ws", "server": ("x", 80),
+             "client": ("127.0.0.1", 1), "subprotocols": [], "asgi": {"version": "3.0"}}  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await make_app(guard=guard)(scope, receive, send)
+    return sent
+
+
+def test_websocket_refused_by_close_without_extension(guard: Guard) -> None:
+    """Where the server cannot send an HTTP refusal, the handshake is closed with 1008."""
+    sent = asyncio.run(_refuse_without_extension(guard))
+    assert [m["type"] for m in sent] == ["websocket.close"] and sent[0]["code"] == 1008
+    assert sent[0]["reason"].startswith("MissingAuthenticationToken")
+    assert ran("watch") == []
+
+
+def test_websocket_through_uvicorn(guard: Guard, tokens: dict[str, str], nobody: str) -> None:
+    """Through a real uvicorn server and websocket client: allowed connects, the rest are
+    refused with 401/403 and AWS's JSON body, and the endpoint runs only for the allowed."""
+    with serve(make_app(guard=guard)) as port:
+        url = f"ws://127.0.0.1:{port}/ws/1"
+        auth = {"Authorization": f"Bearer {tokens['ram']}"}
+        with connect(url, additional_headers=auth) as ws:
+            assert ws.recv(timeout=5) == "hello"
+        assert ran("watch") == ["ram"]
+        cases = [
+            ({}, 401, "MissingAuthenticationToken"),
+            ({"Authorization": "Bearer forged"}, 401, "InvalidClientTokenId"),
+            ({"Authorization": f"Bearer {nobody}"}, 403, "AccessDenied"),
+        ]
+        for headers, status, code in cases:
+            with pytest.raises(InvalidStatus) as caught:
+                connect(url, additional_headers=headers, open_timeout=5)
+            response = caught.value.response
+            assert response.status_code == status
+            assert json.loads(response.body)["Error"]["Code"] == code
+    assert ran("watch") == ["ram"]
 
 
 def test_lifespan_runs(guard: Guard) -> None:
