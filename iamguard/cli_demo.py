@@ -119,9 +119,9 @@ def _serve(framework: str, app: Any, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _stop)
     try:
         if framework == "flask":
-            import waitress  # noqa: PLC0415 -- an optional dependency, needed only here
+            from waitress.server import create_server  # noqa: PLC0415 -- optional, only here
 
-            server: Any = waitress.create_server(app, host=host, port=port)
+            server: Any = create_server(app, host=host, port=port)
             try:
                 server.run()
             finally:
