@@ -39,8 +39,7 @@ def make_item(query: Query, policies: Sequence[Policy]) -> Item:
 def run(item: Item) -> Any:
     """The timed call: build the request and evaluate it against identity policies."""
     principal, action, resource, context, policies = item
-    request = AccessRequest(principal=principal, action=action, resource=resource,
-                            context=context)
+    request = AccessRequest(principal=principal, action=action, resource=resource, context=context)
     return evaluate(request, identity=policies)
 
 
@@ -52,11 +51,16 @@ def decide(item: Item) -> str:
 
 def verify(items: Sequence[Item], queries: Sequence[Query], what: str) -> None:
     """Fail loudly unless every query gets its expected effect."""
-    wrong = [(q, got) for q, item in zip(queries, items, strict=True)
-             if (got := decide(item)) != q.expected]
+    wrong = [
+        (q, got)
+        for q, item in zip(queries, items, strict=True)
+        if (got := decide(item)) != q.expected
+    ]
     if wrong:
-        listing = "\n".join(f"  {q.action} {q.resource[:100]} {q.context}: expected {q.expected}, "
-                            f"got {got}" for q, got in wrong[:10])
+        listing = "\n".join(
+            f"  {q.action} {q.resource[:100]} {q.context}: expected {q.expected}, got {got}"
+            for q, got in wrong[:10]
+        )
         raise AssertionError(f"iamguard gave {len(wrong)} wrong answers in {what}:\n{listing}")
 
 
@@ -78,8 +82,14 @@ def scaling_figure(size: int, seed: int, variants: int, budget_s: float) -> dict
     # action and resource only (it has no conditions or variables, so its answers differ).
     naive = [compile_statement(st) for doc in documents[TARGET] for st in doc["Statement"]]
     baseline = sample(lambda q: fnmatch_decide(naive, q.action, q.resource), queries, budget_s)
-    return {"statements": size, "principals": len(live), "compile_s": compile_s,
-            "queries": len(items), "stats": sample(run, items, budget_s), "baseline": baseline}
+    return {
+        "statements": size,
+        "principals": len(live),
+        "compile_s": compile_s,
+        "queries": len(items),
+        "stats": sample(run, items, budget_s),
+        "baseline": baseline,
+    }
 
 
 def pathological_figure(budget_s: float, timeout_s: float) -> list[dict]:
@@ -100,8 +110,9 @@ def pathological_figure(budget_s: float, timeout_s: float) -> list[dict]:
         if finishes(lambda c=compiled, a=action, r=resource: fnmatch_decide(c, a, r), timeout_s):
             if fnmatch_decide(compiled, action, resource) != case.query.expected:
                 raise AssertionError(f"the fnmatch baseline is wrong on {case.name}")
-            row["fnmatch"] = sample(lambda c, a=action, r=resource: fnmatch_decide(c, a, r),
-                                    [compiled], budget_s)
+            row["fnmatch"] = sample(
+                lambda c, a=action, r=resource: fnmatch_decide(c, a, r), [compiled], budget_s
+            )
         rows.append(row)
     return rows
 
@@ -113,14 +124,22 @@ def parse_figure(count: int, seed: int) -> list[dict]:
     """
     documents = parse_documents(2 * count + 100, seed)
     compile_all(documents[-100:])
-    statements = sum(len(d["Statement"]) for d in documents[:2 * count]) / (2 * count)
+    statements = sum(len(d["Statement"]) for d in documents[: 2 * count]) / (2 * count)
     rows = []
-    for form, inputs in (("mapping", documents[:count]),
-                         ("JSON text", [json.dumps(d) for d in documents[count:2 * count]])):
+    for form, inputs in (
+        ("mapping", documents[:count]),
+        ("JSON text", [json.dumps(d) for d in documents[count : 2 * count]]),
+    ):
         stats = sample(lambda doc: Policy.parse(doc, kind="identity"), inputs, 0, warmup=False)
         per_second = 1e9 / stats.mean_ns
-        rows.append({"form": form, "stats": stats, "policies_per_s": per_second,
-                     "statements_per_s": per_second * statements})
+        rows.append(
+            {
+                "form": form,
+                "stats": stats,
+                "policies_per_s": per_second,
+                "statements_per_s": per_second * statements,
+            }
+        )
     return rows
 
 
@@ -138,21 +157,26 @@ def peer_jobs(model: PeerModel, queries: Sequence[Query]) -> list[Job]:
 
     def gather_and_run(item: tuple[str, str, str, dict[str, str], str]) -> object:
         principal, action, resource, context, user = item
-        request = AccessRequest(principal=principal, action=action, resource=resource,
-                                context=context)
+        request = AccessRequest(
+            principal=principal, action=action, resource=resource, context=context
+        )
         return evaluate(request, identity=[p for g in memberships[user] for p in by_group[g]])
 
     def fresh() -> list[Item]:
-        return [make_item(q, compile_all([documents[g] for g in memberships[q.user]]))
-                for q in queries]
+        return [
+            make_item(q, compile_all([documents[g] for g in memberships[q.user]])) for q in queries
+        ]
 
     verify(fresh(), queries, "the peer model (cold policies)")
     gathered = [(*item[:4], q.user) for item, q in zip(cached, queries, strict=True)]
     return [
         Job("iamguard", "a PolicySet per principal, built once", run, cached),
         Job("iamguard, list", "the same policies as a plain list", run, as_lists),
-        Job("iamguard + gather", "dict look-ups user->groups->policies per call",
-            gather_and_run, gathered),
-        Job("iamguard, cold", "first decision on freshly parsed policies", run, fresh(),
-            once=True),
+        Job(
+            "iamguard + gather",
+            "dict look-ups user->groups->policies per call",
+            gather_and_run,
+            gathered,
+        ),
+        Job("iamguard, cold", "first decision on freshly parsed policies", run, fresh(), once=True),
     ]

@@ -16,8 +16,10 @@ EFFECTS = (ALLOW, EXPLICIT_DENY, IMPLICIT_DENY)
 
 # service -> (resource type, actions)
 CATALOG: dict[str, tuple[str, tuple[str, ...]]] = {
-    "images": ("image", ("GetImage", "GetThumbnail", "ListImages", "PutImage", "TagImage",
-                         "DeleteImage")),
+    "images": (
+        "image",
+        ("GetImage", "GetThumbnail", "ListImages", "PutImage", "TagImage", "DeleteImage"),
+    ),
     "docs": ("doc", ("GetDoc", "ListDocs", "PutDoc", "ShareDoc", "DeleteDoc")),
     "reports": ("report", ("GetReport", "ListReports", "RunReport", "DeleteReport")),
     "billing": ("invoice", ("GetInvoice", "ListInvoices", "PayInvoice", "DeleteInvoice")),
@@ -65,20 +67,38 @@ FILLER_SERVICES = tuple(f"app{i:02d}" for i in range(12))
 def _key_statements() -> list[dict]:
     """The statements that decide the figure-1 queries (same for every principal)."""
     return [
-        {"Effect": "Allow", "Action": ["images:Get*", "images:List*"],
-         "Resource": arn("images", "image/*")},
+        {
+            "Effect": "Allow",
+            "Action": ["images:Get*", "images:List*"],
+            "Resource": arn("images", "image/*"),
+        },
         {"Effect": "Deny", "Action": "images:DeleteImage", "Resource": arn("images", "image/*")},
-        {"Effect": "Allow", "Action": "images:PutImage", "Resource": arn("images", "image/blue-*"),
-         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}}},
+        {
+            "Effect": "Allow",
+            "Action": "images:PutImage",
+            "Resource": arn("images", "image/blue-*"),
+            "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}},
+        },
         {"Effect": "Allow", "Action": "docs:*", "Resource": arn("docs", "doc/${aws:username}/*")},
         {"Effect": "Deny", "Action": "docs:DeleteDoc", "Resource": arn("docs", "doc/*/locked-*")},
-        {"Effect": "Allow", "Action": ["reports:Get*", "reports:List*"],
-         "Resource": arn("reports", "report/*"),
-         "Condition": {"StringEquals": {"aws:PrincipalTag/team": ["blue", "green"]}}},
-        {"Effect": "Allow", "Action": "billing:GetInvoice", "Resource": arn("billing", "invoice/*"),
-         "Condition": {"IpAddress": {"aws:SourceIp": TRUSTED_NETS}}},
-        {"Effect": "Deny", "Action": "billing:*", "Resource": arn("billing", "*"),
-         "Condition": {"NotIpAddress": {"aws:SourceIp": TRUSTED_NETS}}},
+        {
+            "Effect": "Allow",
+            "Action": ["reports:Get*", "reports:List*"],
+            "Resource": arn("reports", "report/*"),
+            "Condition": {"StringEquals": {"aws:PrincipalTag/team": ["blue", "green"]}},
+        },
+        {
+            "Effect": "Allow",
+            "Action": "billing:GetInvoice",
+            "Resource": arn("billing", "invoice/*"),
+            "Condition": {"IpAddress": {"aws:SourceIp": TRUSTED_NETS}},
+        },
+        {
+            "Effect": "Deny",
+            "Action": "billing:*",
+            "Resource": arn("billing", "*"),
+            "Condition": {"NotIpAddress": {"aws:SourceIp": TRUSTED_NETS}},
+        },
     ]
 
 
@@ -107,8 +127,11 @@ def _filler_statement(rng: random.Random) -> dict:
         resource = [arn(service, f"{rtype}/f{n}-*"), arn(service, f"{rtype}/f{n + 1}-*")]
     else:
         resource = arn(service, f"{rtype}/f{n}/${{aws:username}}/*")
-    statement: dict = {"Effect": "Deny" if rng.random() < 0.15 else "Allow",
-                       "Action": action, "Resource": resource}
+    statement: dict = {
+        "Effect": "Deny" if rng.random() < 0.15 else "Allow",
+        "Action": action,
+        "Resource": resource,
+    }
     if rng.random() < 0.3:
         team = rng.choice(["red", "green", "blue", "ops"])
         statement["Condition"] = {"StringEquals": {"aws:PrincipalTag/team": team}}
@@ -120,13 +143,16 @@ def principal_policies(index: int, seed: int) -> tuple[str, list[dict]]:
     rng = random.Random(f"{seed}/principal/{index}")
     key = _key_statements()
     statements = [_filler_statement(rng) for _ in range(STATEMENTS_PER_PRINCIPAL - len(key))]
-    for position, statement in zip(sorted(rng.sample(range(len(statements)), len(key))), key,
-                                   strict=True):
+    for position, statement in zip(
+        sorted(rng.sample(range(len(statements)), len(key))), key, strict=True
+    ):
         statements.insert(position, statement)
     per = STATEMENTS_PER_PRINCIPAL // POLICIES_PER_PRINCIPAL
     name = f"user{index:05d}"
-    docs = [policy(f"U{index}P{p}", statements[p * per:(p + 1) * per])
-            for p in range(POLICIES_PER_PRINCIPAL)]
+    docs = [
+        policy(f"U{index}P{p}", statements[p * per : (p + 1) * per])
+        for p in range(POLICIES_PER_PRINCIPAL)
+    ]
     return name, docs
 
 
@@ -160,12 +186,14 @@ def scaling_queries(user: str, variants: int) -> list[Query]:
             Query(user, "images:DeleteImage", image, ctx(), EXPLICIT_DENY),
             Query(user, "images:TagImage", image, ctx(), IMPLICIT_DENY),
             Query(user, "images:PutImage", arn("images", f"image/blue-{k}"), ctx(), ALLOW),
-            Query(user, "images:PutImage", arn("images", f"image/blue-{k}"), ctx("red"),
-                  IMPLICIT_DENY),
+            Query(
+                user, "images:PutImage", arn("images", f"image/blue-{k}"), ctx("red"), IMPLICIT_DENY
+            ),
             Query(user, "docs:GetDoc", doc, ctx(), ALLOW),
             Query(user, "docs:GetDoc", arn("docs", f"doc/someone/{k}"), ctx(), IMPLICIT_DENY),
-            Query(user, "docs:DeleteDoc", arn("docs", f"doc/{user}/locked-{k}"), ctx(),
-                  EXPLICIT_DENY),
+            Query(
+                user, "docs:DeleteDoc", arn("docs", f"doc/{user}/locked-{k}"), ctx(), EXPLICIT_DENY
+            ),
             Query(user, "reports:GetReport", report, ctx("green"), ALLOW),
             Query(user, "reports:GetReport", report, ctx("red"), IMPLICIT_DENY),
             Query(user, "billing:GetInvoice", invoice, ctx(), ALLOW),
@@ -177,6 +205,7 @@ def scaling_queries(user: str, variants: int) -> list[Query]:
 
 
 # --- Figure 4: the model shared with the peers (users in groups, rules attached to groups). ---
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -199,8 +228,14 @@ class PeerModel:
 
     def group_policy(self, group: str) -> dict:
         """The group's rules as one IAM policy document."""
-        return policy(group, [{"Effect": r.effect, "Action": r.action, "Resource": r.resource}
-                              for r in self.rules if r.group == group])
+        return policy(
+            group,
+            [
+                {"Effect": r.effect, "Action": r.action, "Resource": r.resource}
+                for r in self.rules
+                if r.group == group
+            ],
+        )
 
 
 def matching_actions(pattern: str) -> list[str]:
@@ -218,16 +253,32 @@ def _peer_rule(rng: random.Random, group: str, effect: str) -> Rule:
         path = f"{rtype}/{rng.randrange(10)}{rng.randrange(10)}*"
         return Rule(group, effect, action, arn(service, path))
     choice = rng.random()
-    action = (f"{service}:{act}" if choice < 0.4
-              else f"{service}:{act[:3]}*" if choice < 0.8 else f"{service}:*")
+    action = (
+        f"{service}:{act}"
+        if choice < 0.4
+        else f"{service}:{act[:3]}*"
+        if choice < 0.8
+        else f"{service}:*"
+    )
     choice = rng.random()
-    path = (f"{rtype}/{rng.randrange(1000)}" if choice < 0.3
-            else f"{rtype}/{rng.randrange(10)}*" if choice < 0.8 else f"{rtype}/*")
+    path = (
+        f"{rtype}/{rng.randrange(1000)}"
+        if choice < 0.3
+        else f"{rtype}/{rng.randrange(10)}*"
+        if choice < 0.8
+        else f"{rtype}/*"
+    )
     return Rule(group, effect, action, arn(service, path))
 
 
-def peer_model(seed: int, users: int = 1000, groups: int = 50, allows: int = 200,
-               denies: int = 20, groups_per_user: int = 3) -> PeerModel:
+def peer_model(
+    seed: int,
+    users: int = 1000,
+    groups: int = 50,
+    allows: int = 200,
+    denies: int = 20,
+    groups_per_user: int = 3,
+) -> PeerModel:
     """The comparable model: rules dealt round-robin to groups, each user in a few groups."""
     rng = random.Random(f"{seed}/peers")
     group_names = [f"group{g:02d}" for g in range(groups)]
@@ -253,8 +304,9 @@ def _instantiate(rng: random.Random, user: str, rule: Rule) -> Query:
     return Query(user, action, resource)
 
 
-def peer_queries(model: PeerModel, classify: Callable[[Query], str], per_effect: int,
-                 seed: int) -> list[Query]:
+def peer_queries(
+    model: PeerModel, classify: Callable[[Query], str], per_effect: int, seed: int
+) -> list[Query]:
     """``per_effect`` queries of each effect, labelled with ``classify``'s answer, interleaved."""
     rng = random.Random(f"{seed}/peer-queries")
     rules_by_group: dict[str, list[Rule]] = {g: [] for g in model.groups}
@@ -269,8 +321,11 @@ def peer_queries(model: PeerModel, classify: Callable[[Query], str], per_effect:
         else:
             service = rng.choice(list(CATALOG))
             rtype, actions = CATALOG[service]
-            query = Query(user, f"{service}:{rng.choice(actions)}",
-                          arn(service, f"{rtype}/{rng.randrange(10_000)}"))
+            query = Query(
+                user,
+                f"{service}:{rng.choice(actions)}",
+                arn(service, f"{rtype}/{rng.randrange(10_000)}"),
+            )
         effect = classify(query)
         if len(buckets[effect]) < per_effect:
             buckets[effect].append(Query(query.user, query.action, query.resource, {}, effect))
@@ -278,6 +333,7 @@ def peer_queries(model: PeerModel, classify: Callable[[Query], str], per_effect:
 
 
 # --- Figure 2: pathological wildcards. ---
+
 
 @dataclass(frozen=True)
 class Pathological:
@@ -298,17 +354,30 @@ def pathological_cases() -> list[Pathological]:
     long_action = "images:" + "A" * 1_000
 
     def case(name: str, action_pattern: str, resource_pattern: str, query: Query) -> Pathological:
-        doc = policy("P", [{"Effect": "Allow", "Action": action_pattern,
-                            "Resource": resource_pattern}])
+        doc = policy(
+            "P", [{"Effect": "Allow", "Action": action_pattern, "Resource": resource_pattern}]
+        )
         return Pathological(name, doc, query)
 
     return [
-        case("resource: 50 '*' sep. by 'a' vs 10 KB 'a'*, no match", "images:GetImage",
-             res_pattern, Query("patho", "images:GetImage", long_miss, {}, IMPLICIT_DENY)),
-        case("resource: 50 '*' sep. by 'a' vs 10 KB 'a'*, match", "images:GetImage",
-             res_pattern, Query("patho", "images:GetImage", long_hit, {}, ALLOW)),
-        case("action: 32 '?*' + 'Z' vs 1 KB action, no match", act_pattern, arn("images", "*"),
-             Query("patho", long_action, arn("images", "image/1"), {}, IMPLICIT_DENY)),
+        case(
+            "resource: 50 '*' sep. by 'a' vs 10 KB 'a'*, no match",
+            "images:GetImage",
+            res_pattern,
+            Query("patho", "images:GetImage", long_miss, {}, IMPLICIT_DENY),
+        ),
+        case(
+            "resource: 50 '*' sep. by 'a' vs 10 KB 'a'*, match",
+            "images:GetImage",
+            res_pattern,
+            Query("patho", "images:GetImage", long_hit, {}, ALLOW),
+        ),
+        case(
+            "action: 32 '?*' + 'Z' vs 1 KB action, no match",
+            act_pattern,
+            arn("images", "*"),
+            Query("patho", long_action, arn("images", "image/1"), {}, IMPLICIT_DENY),
+        ),
     ]
 
 

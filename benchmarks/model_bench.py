@@ -63,26 +63,63 @@ PRIMITIVE_BUDGET_S = 2.0  # time box of each store-read figure
 
 # service -> (resource types, actions): the app services the policies talk about
 SERVICES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "images": (("image", "album"), ("GetImage", "ListImages", "PutImage", "TagImage",
-                                    "DeleteImage", "GetAlbum", "ListAlbums", "CreateAlbum")),
-    "orders": (("order", "cart"), ("GetOrder", "ListOrders", "CreateOrder", "CancelOrder",
-                                   "RefundOrder", "GetCart", "UpdateCart")),
-    "docs": (("doc", "folder"), ("GetDoc", "ListDocs", "PutDoc", "ShareDoc", "DeleteDoc",
-                                 "ListFolders")),
-    "reports": (("report",), ("GetReport", "ListReports", "RunReport", "ScheduleReport",
-                              "DeleteReport")),
-    "billing": (("invoice", "payment"), ("GetInvoice", "ListInvoices", "PayInvoice",
-                                         "VoidInvoice", "GetPayment", "ListPayments")),
-    "messages": (("thread", "message"), ("GetMessage", "ListMessages", "SendMessage",
-                                         "DeleteMessage", "GetThread", "ListThreads")),
-    "inventory": (("item", "warehouse"), ("GetItem", "ListItems", "PutItem", "AdjustStock",
-                                          "DeleteItem", "GetWarehouse")),
-    "shipping": (("shipment",), ("GetShipment", "ListShipments", "CreateShipment",
-                                 "CancelShipment", "TrackShipment")),
-    "analytics": (("dashboard", "dataset"), ("GetDashboard", "ListDashboards", "PutDashboard",
-                                             "QueryDataset", "ExportDataset")),
-    "videos": (("video", "channel"), ("GetVideo", "ListVideos", "UploadVideo", "PublishVideo",
-                                      "DeleteVideo")),
+    "images": (
+        ("image", "album"),
+        (
+            "GetImage",
+            "ListImages",
+            "PutImage",
+            "TagImage",
+            "DeleteImage",
+            "GetAlbum",
+            "ListAlbums",
+            "CreateAlbum",
+        ),
+    ),
+    "orders": (
+        ("order", "cart"),
+        (
+            "GetOrder",
+            "ListOrders",
+            "CreateOrder",
+            "CancelOrder",
+            "RefundOrder",
+            "GetCart",
+            "UpdateCart",
+        ),
+    ),
+    "docs": (
+        ("doc", "folder"),
+        ("GetDoc", "ListDocs", "PutDoc", "ShareDoc", "DeleteDoc", "ListFolders"),
+    ),
+    "reports": (
+        ("report",),
+        ("GetReport", "ListReports", "RunReport", "ScheduleReport", "DeleteReport"),
+    ),
+    "billing": (
+        ("invoice", "payment"),
+        ("GetInvoice", "ListInvoices", "PayInvoice", "VoidInvoice", "GetPayment", "ListPayments"),
+    ),
+    "messages": (
+        ("thread", "message"),
+        ("GetMessage", "ListMessages", "SendMessage", "DeleteMessage", "GetThread", "ListThreads"),
+    ),
+    "inventory": (
+        ("item", "warehouse"),
+        ("GetItem", "ListItems", "PutItem", "AdjustStock", "DeleteItem", "GetWarehouse"),
+    ),
+    "shipping": (
+        ("shipment",),
+        ("GetShipment", "ListShipments", "CreateShipment", "CancelShipment", "TrackShipment"),
+    ),
+    "analytics": (
+        ("dashboard", "dataset"),
+        ("GetDashboard", "ListDashboards", "PutDashboard", "QueryDataset", "ExportDataset"),
+    ),
+    "videos": (
+        ("video", "channel"),
+        ("GetVideo", "ListVideos", "UploadVideo", "PublishVideo", "DeleteVideo"),
+    ),
     "search": (("index",), ("Search", "GetIndex", "ListIndexes", "Reindex")),
     "profiles": (("profile",), ("GetProfile", "ListProfiles", "UpdateProfile", "DeleteProfile")),
 }
@@ -94,6 +131,7 @@ SOURCE_IPS = ("10.1.2.3", "192.168.7.8", "203.0.113.9", "198.51.100.4")
 
 
 # --- the model: seeded, every entity a function of (seed, its index) -------------------------
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -238,11 +276,17 @@ def statement(rng: random.Random, sid: str) -> dict:
     elif pick < 0.85:
         resource = resource_arn(service, f"{rtype}/{rng.randrange(100_000)}")
     else:
-        resource = [resource_arn(service, f"{rtype}/{team}-*"),
-                    resource_arn(service, f"{rtype}/shared/*")]
+        resource = [
+            resource_arn(service, f"{rtype}/{team}-*"),
+            resource_arn(service, f"{rtype}/shared/*"),
+        ]
     deny = rng.random() < 0.12
-    result: dict = {"Sid": sid, "Effect": "Deny" if deny else "Allow", "Action": action,
-                    "Resource": resource}
+    result: dict = {
+        "Sid": sid,
+        "Effect": "Deny" if deny else "Allow",
+        "Action": action,
+        "Resource": resource,
+    }
     pick = rng.random()
     if pick < 0.1:
         result["Condition"] = {"StringEquals": {"aws:PrincipalTag/team": rng.sample(TEAMS, 2)}}
@@ -273,8 +317,9 @@ def make_policy(seed: int, index: int) -> PolicySpec:
     rng = random.Random(f"{seed}/policy/{index}")
     doc = document(rng, 5, 15)
     path = "/app/" if rng.random() < 0.2 else "/"
-    return PolicySpec(f"policy{index:05d}", path, doc,
-                      stored_text(doc, "identity", MANAGED_POLICY_SIZE))
+    return PolicySpec(
+        f"policy{index:05d}", path, doc, stored_text(doc, "identity", MANAGED_POLICY_SIZE)
+    )
 
 
 def make_group(seed: int, index: int, policies: int) -> GroupSpec:
@@ -287,9 +332,16 @@ def make_group(seed: int, index: int, policies: int) -> GroupSpec:
 
 def trust_document() -> dict:
     """Roles may be assumed by the account's principals."""
-    return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"},
-        "Action": "sts:AssumeRole"}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{PARTITION}:iam::{ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
 
 
 def make_role(seed: int, index: int, policies: int, trust_text: str) -> RoleSpec:
@@ -321,7 +373,8 @@ def generate(scale: Scale, seed: int) -> Model:
         [make_user(seed, i, scale.groups) for i in range(scale.users)],
     )
     model.attachments = sum(len(g.policies) for g in model.groups) + sum(
-        len(r.policies) for r in model.roles)
+        len(r.policies) for r in model.roles
+    )
     return model
 
 
@@ -368,20 +421,40 @@ def policy_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
     for index, spec in enumerate(model.policies):
         arn = model.policy_arn(index)
         policy = ManagedPolicy(
-            account=ACCOUNT, name=spec.name, path=spec.path, policy_id=ids("policy"), arn=arn,
-            default_version_id="v1", created=now, updated=now, attachment_count=counts[index])
+            account=ACCOUNT,
+            name=spec.name,
+            path=spec.path,
+            policy_id=ids("policy"),
+            arn=arn,
+            default_version_id="v1",
+            created=now,
+            updated=now,
+            attachment_count=counts[index],
+        )
         yield ("policy", spec.name, {**policy.to_record(), "next_version": 2}, None, None)
-        version = PolicyVersion(policy_arn=arn, version_id="v1", document=spec.text,
-                                is_default=True, created=now)
-        yield ("policy_version", compound_key(spec.name, "v1"), version.to_record(), spec.name,
-               None)
+        version = PolicyVersion(
+            policy_arn=arn, version_id="v1", document=spec.text, is_default=True, created=now
+        )
+        yield (
+            "policy_version",
+            compound_key(spec.name, "v1"),
+            version.to_record(),
+            spec.name,
+            None,
+        )
 
 
 def group_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
     """``create_group``, ``attach_group_policy``, ``put_group_policy``."""
     for spec in model.groups:
-        group = Group(account=ACCOUNT, name=spec.name, path=spec.path, group_id=ids("group"),
-                      arn=iam_arn("group", spec.path, spec.name), created=now)
+        group = Group(
+            account=ACCOUNT,
+            name=spec.name,
+            path=spec.path,
+            group_id=ids("group"),
+            arn=iam_arn("group", spec.path, spec.name),
+            created=now,
+        )
         yield ("group", spec.name, group.to_record(), None, None)
         for index in spec.policies:
             yield attachment_record("group", spec.name, model.policy_arn(index))
@@ -392,9 +465,15 @@ def group_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
 def role_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
     """``create_role``, ``attach_role_policy``, ``put_role_policy``."""
     for spec in model.roles:
-        role = Role(account=ACCOUNT, name=spec.name, path=spec.path, role_id=ids("role"),
-                    arn=iam_arn("role", spec.path, spec.name), created=now,
-                    assume_role_policy=spec.trust_text)
+        role = Role(
+            account=ACCOUNT,
+            name=spec.name,
+            path=spec.path,
+            role_id=ids("role"),
+            arn=iam_arn("role", spec.path, spec.name),
+            created=now,
+            assume_role_policy=spec.trust_text,
+        )
         yield ("role", spec.name, role.to_record(), None, None)
         for index in spec.policies:
             yield attachment_record("role", spec.name, model.policy_arn(index))
@@ -405,8 +484,15 @@ def role_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
 def user_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
     """``create_user`` (with a team tag), ``add_user_to_group``, ``put_user_policy``."""
     for spec in model.users:
-        user = User(account=ACCOUNT, name=spec.name, path=spec.path, user_id=ids("user"),
-                    arn=spec.arn, created=now, tags=(Tag("team", spec.team),))
+        user = User(
+            account=ACCOUNT,
+            name=spec.name,
+            path=spec.path,
+            user_id=ids("user"),
+            arn=spec.arn,
+            created=now,
+            tags=(Tag("team", spec.team),),
+        )
         yield ("user", spec.name, user.to_record(), None, None)
         for index in spec.groups:
             group = model.groups[index].name
@@ -450,22 +536,28 @@ def insert_all(batch: list[Record]) -> Callable[[Writer], None]:
 def load(store: Store, model: Model, seed: int, batch_size: int = BATCH) -> dict[str, float]:
     """Write the model through ``create_account`` and batched ``store.write`` transactions."""
     start = time.perf_counter()
-    create_account(store, email="root@example.com", password=PASSWORD, account_id=ACCOUNT,
-                   clock=lambda: NOW)
+    create_account(
+        store, email="root@example.com", password=PASSWORD, account_id=ACCOUNT, clock=lambda: NOW
+    )
     records = transactions = 0
     for batch in batches(model_records(model, seed), batch_size):
         store.write(insert_all(batch))
         records += len(batch)
         transactions += 1
     seconds = time.perf_counter() - start
-    return {"records": records, "transactions": transactions, "seconds": seconds,
-            "us_per_record": seconds / records * 1e6}
+    return {
+        "records": records,
+        "transactions": transactions,
+        "seconds": seconds,
+        "us_per_record": seconds / records * 1e6,
+    }
 
 
 def build_with_api(store: Store, model: Model) -> None:
     """The same model through one management-API call per entity (slow: small models only)."""
-    create_account(store, email="root@example.com", password=PASSWORD, account_id=ACCOUNT,
-                   clock=lambda: NOW)
+    create_account(
+        store, email="root@example.com", password=PASSWORD, account_id=ACCOUNT, clock=lambda: NOW
+    )
     iam = IAM(store, ACCOUNT, quotas=QUOTAS, clock=lambda: NOW)
     for spec in model.policies:
         iam.create_policy(spec.name, spec.document, path=spec.path)
@@ -515,12 +607,15 @@ def concrete_resource(rng: random.Random, pattern: str, username: str) -> str:
 
 def context(rng: random.Random) -> dict[str, str]:
     """A request context: source address inside or outside the trusted nets, TLS or not."""
-    return {"aws:SourceIp": rng.choice(SOURCE_IPS),
-            "aws:SecureTransport": rng.choice(("true", "true", "false"))}
+    return {
+        "aws:SourceIp": rng.choice(SOURCE_IPS),
+        "aws:SecureTransport": rng.choice(("true", "true", "false")),
+    }
 
 
-def requests_for(rng: random.Random, principal: str, username: str, documents: Sequence[dict],
-                 count: int) -> list[Request]:
+def requests_for(
+    rng: random.Random, principal: str, username: str, documents: Sequence[dict], count: int
+) -> list[Request]:
     """``count`` requests: mostly instances of the principal's own statements, some unrelated."""
     statements = [s for doc in documents for s in doc["Statement"]]
     result: list[Request] = []
@@ -567,15 +662,29 @@ def target_requests(model: Model, seed: int, count: int) -> list[Request]:
 def signature(authorizer: Authorizer, request: Request) -> tuple[str, str, tuple[str, ...]]:
     """What a decision must agree on: effect, reason and the statements that decided."""
     decision = authorizer.authorize(*request)
-    return (decision.effect.value, decision.reason.value,
-            tuple(str(s) for s in decision.statements))
+    return (
+        decision.effect.value,
+        decision.reason.value,
+        tuple(str(s) for s in decision.statements),
+    )
 
 
 # --- loader fidelity -------------------------------------------------------------------------
 
 ID_FIELDS = ("user_id", "group_id", "role_id", "policy_id", "password_hash")
-KINDS = ("account", "root_login", "user", "group", "role", "policy", "policy_version",
-         "membership", "attachment", "inline_policy", "boundary")
+KINDS = (
+    "account",
+    "root_login",
+    "user",
+    "group",
+    "role",
+    "policy",
+    "policy_version",
+    "membership",
+    "attachment",
+    "inline_policy",
+    "boundary",
+)
 
 
 def normalized(record: Any) -> Any:
@@ -587,8 +696,10 @@ def normalized(record: Any) -> Any:
 def listings(store: Store, model: Model) -> list[Any]:
     """What the management API lists, normalized: users, members, attachments, groups, ..."""
     iam = IAM(store, ACCOUNT, quotas=QUOTAS)
-    found: list[Any] = [[normalized(u.to_record()) for u in iam.list_users()],
-                        [normalized(p.to_record()) for p in iam.list_policies()]]
+    found: list[Any] = [
+        [normalized(u.to_record()) for u in iam.list_users()],
+        [normalized(p.to_record()) for p in iam.list_policies()],
+    ]
     for group in model.groups:
         found.append([normalized(u.to_record()) for u in iam.get_group_users(group.name)])
         found.append([vars(a) for a in iam.list_attached_group_policies(group.name)])
@@ -603,6 +714,7 @@ def listings(store: Store, model: Model) -> list[Any]:
 
 def raw_records(store: Store) -> dict[str, list[Any]]:
     """Every record of every kind, normalized, and how many each policy's ref index holds."""
+
     def read(tx: Any) -> dict[str, list[Any]]:
         result = {kind: [normalized(r) for r in tx.find(kind, ACCOUNT)] for kind in KINDS}
         refs = [tx.count("attachment", ACCOUNT, ref=p["arn"]) for p in tx.find("policy", ACCOUNT)]
@@ -630,12 +742,17 @@ def check_fidelity(seed: int, request_count: int = 400) -> dict[str, Any]:
         expected, got = signature(api_authz, request), signature(loader_authz, request)
         assert expected == got, f"loader fidelity: {request}: API {expected}, loader {got}"
         effects[expected[0]] = effects.get(expected[0], 0) + 1
-    return {"records": sum(len(v) for k, v in api_records.items() if k in KINDS),
-            "kinds_compared": len(KINDS), "listings_compared": len(api_lists),
-            "requests": len(requests), "effects": effects}
+    return {
+        "records": sum(len(v) for k, v in api_records.items() if k in KINDS),
+        "kinds_compared": len(KINDS),
+        "listings_compared": len(api_lists),
+        "requests": len(requests),
+        "effects": effects,
+    }
 
 
 # --- stores ----------------------------------------------------------------------------------
+
 
 @dataclass
 class StoreSite:
@@ -655,6 +772,7 @@ class StoreSite:
                 conn.execute("ANALYZE")
         else:
             import psycopg
+
             with psycopg.connect(self.url, autocommit=True) as conn:
                 conn.execute("ANALYZE records")
                 conn.execute("ANALYZE changes")
@@ -670,6 +788,7 @@ def pg_url(base: str, schema: str) -> str:
 def pg_admin(base: str, statement: str) -> None:
     """Run one statement on the server (create or drop a schema)."""
     import psycopg
+
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(statement)
 
@@ -691,14 +810,18 @@ def drop_site(site: StoreSite, pg_base: str) -> None:
 
 
 QUERY_PLANS = {
-    "get user": ("SELECT data FROM records WHERE kind = 'user' AND account = '{a}' "
-                 "AND key_folded = 'user000000'"),
+    "get user": (
+        "SELECT data FROM records WHERE kind = 'user' AND account = '{a}' "
+        "AND key_folded = 'user000000'"
+    ),
     "find memberships by parent": (
         "SELECT data FROM records WHERE kind = 'membership' AND account = '{a}' "
-        "AND parent_folded = 'user000000' ORDER BY key_folded"),
+        "AND parent_folded = 'user000000' ORDER BY key_folded"
+    ),
     "find attachments by parent": (
         "SELECT data FROM records WHERE kind = 'attachment' AND account = '{a}' "
-        "AND parent_folded = 'group/group0000' ORDER BY key_folded"),
+        "AND parent_folded = 'group/group0000' ORDER BY key_folded"
+    ),
 }
 
 
@@ -713,6 +836,7 @@ def query_plans(site: StoreSite) -> dict[str, str]:
             plans[name] = "; ".join(str(r[-1]) for r in rows)
         else:
             import psycopg
+
             with psycopg.connect(site.url) as conn:
                 rows = conn.execute("EXPLAIN " + text).fetchall()
             plans[name] = "; ".join(r[0].strip() for r in rows if "cost=" in r[0])
@@ -727,12 +851,15 @@ def primitive_times(url: str, model: Model, budget_s: float) -> dict[str, Stats]
     owners = [f"group/{model.groups[g].name}" for u in users for g in u.groups][:30]
     reads: dict[str, Callable[[Any, int], Any]] = {
         "get user": lambda tx, i: tx.get("user", ACCOUNT, users[i % len(users)].name),
-        "find memberships (parent=user)":
-            lambda tx, i: tx.find("membership", ACCOUNT, parent=users[i % len(users)].name),
-        "find attachments (parent=group)":
-            lambda tx, i: tx.find("attachment", ACCOUNT, parent=owners[i % len(owners)]),
+        "find memberships (parent=user)": lambda tx, i: tx.find(
+            "membership", ACCOUNT, parent=users[i % len(users)].name
+        ),
+        "find attachments (parent=group)": lambda tx, i: tx.find(
+            "attachment", ACCOUNT, parent=owners[i % len(owners)]
+        ),
         "get policy_version": lambda tx, i: tx.get(
-            "policy_version", ACCOUNT, compound_key(model.policies[i].name, "v1")),
+            "policy_version", ACCOUNT, compound_key(model.policies[i].name, "v1")
+        ),
     }
     result = {}
     try:
@@ -841,9 +968,15 @@ class ChildJob:
     def spawn(self) -> subprocess.Popen[str]:
         """Start the process (arguments on stdin: a long user list exceeds argv's limits)."""
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 env=env, cwd=ROOT)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
         assert child.stdin is not None
         child.stdin.write(json.dumps(vars(self)))
         child.stdin.close()
@@ -880,15 +1013,27 @@ def first_decisions(url: str, first: Request, runs: int) -> dict[str, Any]:
     def median_ms(key: str) -> float:
         return summarize([r[key] for r in results]).median_ns / 1e6
 
-    return {"runs": runs, "total": summarize(total), "import_ms": median_ms("import_ns"),
-            "open_ms": median_ms("open_ns"), "authorizer_ms": median_ms("authorizer_ns"),
-            "first_ms": median_ms("first_ns"), "reopen_ms": median_ms("reopen_ns"),
-            "effect": results[0]["first_effect"],
-            "rss_first_kb": statistics.median(r["rss_first_kb"] for r in results)}
+    return {
+        "runs": runs,
+        "total": summarize(total),
+        "import_ms": median_ms("import_ns"),
+        "open_ms": median_ms("open_ns"),
+        "authorizer_ms": median_ms("authorizer_ns"),
+        "first_ms": median_ms("first_ns"),
+        "reopen_ms": median_ms("reopen_ns"),
+        "effect": results[0]["first_effect"],
+        "rss_first_kb": statistics.median(r["rss_first_kb"] for r in results),
+    }
 
 
-def cold_run(url: str, first: Request, users: list[list[str]], deadline_s: float,
-             max_principals: int | None = None, every: int = 1_000) -> ChildJob:
+def cold_run(
+    url: str,
+    first: Request,
+    users: list[list[str]],
+    deadline_s: float,
+    max_principals: int | None = None,
+    every: int = 1_000,
+) -> ChildJob:
     """A child that decides for each of ``users`` once (each a principal not yet loaded)."""
     return ChildJob(url, first, users, max_principals, deadline_s, every)
 
@@ -896,24 +1041,34 @@ def cold_run(url: str, first: Request, users: list[list[str]], deadline_s: float
 def cold_figures(result: dict[str, Any]) -> dict[str, Any]:
     """Cold latency and memory from a distinct-users child."""
     cold = result["cold_ns"]
-    return {"users": len(cold), "cold": summarize(cold) if cold else None,
-            "rss_imported_kb": result["rss_imported_kb"], "rss_first_kb": result["rss_first_kb"],
-            "checkpoints": result["checkpoints"], "maxrss_kb": result["maxrss_kb"]}
+    return {
+        "users": len(cold),
+        "cold": summarize(cold) if cold else None,
+        "rss_imported_kb": result["rss_imported_kb"],
+        "rss_first_kb": result["rss_first_kb"],
+        "checkpoints": result["checkpoints"],
+        "maxrss_kb": result["maxrss_kb"],
+    }
 
 
 # --- warm decisions in this process ---------------------------------------------------------
 
-def warm_figures(big_url: str, small_url: str, requests: list[Request],
-                 budget_s: float) -> dict[str, Any]:
+
+def warm_figures(
+    big_url: str, small_url: str, requests: list[Request], budget_s: float
+) -> dict[str, Any]:
     """The target's warm authorize in both models, interleaved; decisions must be identical."""
     stores = [open_store(big_url), open_store(small_url)]
     try:
         big, small = (Authorizer(s) for s in stores)
         decided = [signature(big, r) for r in requests]
-        assert decided == [signature(small, r) for r in requests], \
+        assert decided == [signature(small, r) for r in requests], (
             "the target user is decided differently in the big and the small model"
-        jobs = [Job(name, "authorize", lambda r, a=a: a.authorize(*r), requests)
-                for name, a in (("big", big), ("small", small))]
+        )
+        jobs = [
+            Job(name, "authorize", lambda r, a=a: a.authorize(*r), requests)
+            for name, a in (("big", big), ("small", small))
+        ]
         big_stats, small_stats = sample_interleaved(jobs, budget_s)
     finally:
         for store in stores:
@@ -921,22 +1076,37 @@ def warm_figures(big_url: str, small_url: str, requests: list[Request],
     effects: dict[str, int] = {}
     for effect, _, _ in decided:
         effects[effect] = effects.get(effect, 0) + 1
-    return {"big": big_stats, "small": small_stats, "effects": effects,
-            "ratio": big_stats.median_ns / small_stats.median_ns, "decisions": decided}
+    return {
+        "big": big_stats,
+        "small": small_stats,
+        "effects": effects,
+        "ratio": big_stats.median_ns / small_stats.median_ns,
+        "decisions": decided,
+    }
 
 
 # --- running and printing --------------------------------------------------------------------
+
 
 def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
     """A Markdown table: the first ``left`` columns left-aligned, the rest right-aligned."""
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
 
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) if i < left else c.rjust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |"
+        return (
+            "| "
+            + " | ".join(
+                c.ljust(w) if i < left else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            )
+            + " |"
+        )
 
-    rule = "|" + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":"
-                          for i, w in enumerate(widths)) + "|"
+    rule = (
+        "|"
+        + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths))
+        + "|"
+    )
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
@@ -986,28 +1156,83 @@ QUICK_SETTINGS = Settings(True, QUICK, 3, 1_000, 5_000, 500, 5.0, 60.0, 60.0, 1.
 def print_loads(loads: dict[tuple[str, str], dict[str, float]], models: dict[str, Model]) -> None:
     """The setup table."""
     section("Load (setup, not a figure): batched store.write transactions via Writer.insert")
-    rows = [[backend, name, f"{models[name].scale.users:,}", f"{int(r['records']):,}",
-             f"{int(r['transactions'])}", f"{r['seconds']:.1f}",
-             f"{r['records'] / r['seconds']:,.0f}", f"{r['us_per_record']:.0f}"]
-            for (backend, name), r in loads.items()]
-    print(table(["store", "model", "users", "records", "transactions", "load s", "records/s",
-                 "µs/record"], rows, left=2))
+    rows = [
+        [
+            backend,
+            name,
+            f"{models[name].scale.users:,}",
+            f"{int(r['records']):,}",
+            f"{int(r['transactions'])}",
+            f"{r['seconds']:.1f}",
+            f"{r['records'] / r['seconds']:,.0f}",
+            f"{r['us_per_record']:.0f}",
+        ]
+        for (backend, name), r in loads.items()
+    ]
+    print(
+        table(
+            [
+                "store",
+                "model",
+                "users",
+                "records",
+                "transactions",
+                "load s",
+                "records/s",
+                "µs/record",
+            ],
+            rows,
+            left=2,
+        )
+    )
 
 
 def print_first(first: dict[tuple[str, str, str], dict[str, Any]]) -> None:
     """Time to the first decision."""
     section("Time to first decision (fresh process: open_store + Authorizer + first authorize)")
-    rows = [[backend, state, name, f"{r['runs']}", f"{r['import_ms']:.0f}", f"{r['open_ms']:.1f}",
-             f"{r['reopen_ms']:.1f}", f"{r['authorizer_ms']:.1f}", f"{r['first_ms']:.1f}",
-             ms(r["total"].median_ns), ms(r["total"].p90_ns), mb(r["rss_first_kb"])]
-            for (backend, state, name), r in first.items()]
-    print(table(["store", "state", "model", "runs", "imports ms", "open_store ms",
-                 "open again ms", "Authorizer ms", "1st authorize ms", "total median ms",
-                 "total p90 ms", "RSS MB"], rows, left=3))
-    print("\nMedians over fresh processes. 'imports' (iamguard.authorizer, readmodel, stores) is "
-          "outside the total; open_store imports SQLAlchemy and the driver on first use, which "
-          "'open again' (a second open_store in the same process) leaves out. The first "
-          "authorize loads the user, its 3 groups and 10 policies and compiles them.")
+    rows = [
+        [
+            backend,
+            state,
+            name,
+            f"{r['runs']}",
+            f"{r['import_ms']:.0f}",
+            f"{r['open_ms']:.1f}",
+            f"{r['reopen_ms']:.1f}",
+            f"{r['authorizer_ms']:.1f}",
+            f"{r['first_ms']:.1f}",
+            ms(r["total"].median_ns),
+            ms(r["total"].p90_ns),
+            mb(r["rss_first_kb"]),
+        ]
+        for (backend, state, name), r in first.items()
+    ]
+    print(
+        table(
+            [
+                "store",
+                "state",
+                "model",
+                "runs",
+                "imports ms",
+                "open_store ms",
+                "open again ms",
+                "Authorizer ms",
+                "1st authorize ms",
+                "total median ms",
+                "total p90 ms",
+                "RSS MB",
+            ],
+            rows,
+            left=3,
+        )
+    )
+    print(
+        "\nMedians over fresh processes. 'imports' (iamguard.authorizer, readmodel, stores) is "
+        "outside the total; open_store imports SQLAlchemy and the driver on first use, which "
+        "'open again' (a second open_store in the same process) leaves out. The first "
+        "authorize loads the user, its 3 groups and 10 policies and compiles them."
+    )
 
 
 def print_cold(cold: dict[tuple[str, str, str], dict[str, Any]]) -> None:
@@ -1017,17 +1242,45 @@ def print_cold(cold: dict[tuple[str, str, str], dict[str, Any]]) -> None:
     for (backend, state, name), r in cold.items():
         last = r["checkpoints"][-1] if r["checkpoints"] else {}
         stats = r["cold"]
-        rows.append([backend, state, name, f"{r['users']:,}",
-                     ms(stats.median_ns) if stats else "-", ms(stats.p90_ns) if stats else "-",
-                     mb(r["rss_imported_kb"]), mb(r["rss_first_kb"]),
-                     mb(last.get("rss_kb", 0)), f"{last.get('views', 0):,}",
-                     f"{last.get('compiled', 0):,}"])
-    print(table(["store", "state", "model", "distinct users", "cold median ms", "cold p90 ms",
-                 "RSS imports MB", "RSS 1st MB", "RSS after MB", "views", "compiled"],
-                rows, left=3))
-    print("\nEach distinct user is decided once (one request), so every decision loads a "
-          "principal from the store; compiled policies are shared between principals. "
-          "'as loaded' rows stop at their time box.")
+        rows.append(
+            [
+                backend,
+                state,
+                name,
+                f"{r['users']:,}",
+                ms(stats.median_ns) if stats else "-",
+                ms(stats.p90_ns) if stats else "-",
+                mb(r["rss_imported_kb"]),
+                mb(r["rss_first_kb"]),
+                mb(last.get("rss_kb", 0)),
+                f"{last.get('views', 0):,}",
+                f"{last.get('compiled', 0):,}",
+            ]
+        )
+    print(
+        table(
+            [
+                "store",
+                "state",
+                "model",
+                "distinct users",
+                "cold median ms",
+                "cold p90 ms",
+                "RSS imports MB",
+                "RSS 1st MB",
+                "RSS after MB",
+                "views",
+                "compiled",
+            ],
+            rows,
+            left=3,
+        )
+    )
+    print(
+        "\nEach distinct user is decided once (one request), so every decision loads a "
+        "principal from the store; compiled policies are shared between principals. "
+        "'as loaded' rows stop at their time box."
+    )
 
 
 def print_bounded(bounded: dict[str, dict[str, Any]], max_principals: int) -> None:
@@ -1035,14 +1288,36 @@ def print_bounded(bounded: dict[str, dict[str, Any]], max_principals: int) -> No
     section(f"Memory bound: distinct users with ReadModel(max_principals={max_principals:,})")
     together = " (the stores' processes ran at once)" if len(bounded) > 1 else ""
     for backend, r in bounded.items():
-        print(f"{backend}: {r['users']:,} users decided; cold median "
-              f"{ms(r['cold'].median_ns) if r['cold'] else '-'} ms{together}")
-        rows = [[f"{c['users']:,}", mb(c["rss_kb"]), f"{c['views']:,}", f"{c['compiled']:,}",
-                 f"{c['dependent_tokens']:,}", f"{c['dependent_keys']:,}",
-                 mb(c["dependents_kb"])]
-                for c in r["checkpoints"]]
-        print(table(["users decided", "RSS MB", "views", "compiled policies",
-                     "dependents tokens", "dependents keys", "dependents MB"], rows))
+        print(
+            f"{backend}: {r['users']:,} users decided; cold median "
+            f"{ms(r['cold'].median_ns) if r['cold'] else '-'} ms{together}"
+        )
+        rows = [
+            [
+                f"{c['users']:,}",
+                mb(c["rss_kb"]),
+                f"{c['views']:,}",
+                f"{c['compiled']:,}",
+                f"{c['dependent_tokens']:,}",
+                f"{c['dependent_keys']:,}",
+                mb(c["dependents_kb"]),
+            ]
+            for c in r["checkpoints"]
+        ]
+        print(
+            table(
+                [
+                    "users decided",
+                    "RSS MB",
+                    "views",
+                    "compiled policies",
+                    "dependents tokens",
+                    "dependents keys",
+                    "dependents MB",
+                ],
+                rows,
+            )
+        )
         print()
 
 
@@ -1050,8 +1325,10 @@ def print_primitives(primitives: dict[tuple[str, str], dict[str, Stats]]) -> Non
     """Store reads a cold authorize makes."""
     section("Store reads on the big model (one read transaction each; ms)")
     names = list(next(iter(primitives.values())))
-    rows = [[backend, state, *(f"{ms(s[n].median_ns)} / {ms(s[n].p90_ns)}" for n in names)]
-            for (backend, state), s in primitives.items()]
+    rows = [
+        [backend, state, *(f"{ms(s[n].median_ns)} / {ms(s[n].p90_ns)}" for n in names)]
+        for (backend, state), s in primitives.items()
+    ]
     print(table(["store", "state", *(f"{n} median / p90" for n in names)], rows, left=2))
 
 
@@ -1065,26 +1342,39 @@ def print_plans(plans: dict[tuple[str, str], dict[str, str]]) -> None:
 
 def print_warm(warm: dict[str, dict[str, Any]], scale: Scale) -> bool:
     """Warm latency, big vs small model, and the pass/fail line; True when every store passes."""
-    section(f"Warm authorize: target user (3 groups, 10 policies) in the {scale.users:,}-user "
-            f"model vs the 1,000-user model")
+    section(
+        f"Warm authorize: target user (3 groups, 10 policies) in the {scale.users:,}-user "
+        f"model vs the 1,000-user model"
+    )
     rows, passed = [], True
     for backend, r in warm.items():
         for name in ("big", "small"):
             stats = r[name]
             users = scale.users if name == "big" else SMALL.users
-            rows.append([backend, f"{users:,} users", us(stats.median_ns), us(stats.p90_ns),
-                         f"{stats.samples:,}", f"{r['ratio']:.2f}x" if name == "big" else ""])
+            rows.append(
+                [
+                    backend,
+                    f"{users:,} users",
+                    us(stats.median_ns),
+                    us(stats.p90_ns),
+                    f"{stats.samples:,}",
+                    f"{r['ratio']:.2f}x" if name == "big" else "",
+                ]
+            )
         passed = passed and r["ratio"] <= RATIO_TARGET
-    print(table(["store", "model", "median µs", "p90 µs", "samples", "big / small"], rows,
-                left=2))
+    print(table(["store", "model", "median µs", "p90 µs", "samples", "big / small"], rows, left=2))
     effects = next(iter(warm.values()))["effects"]
     mix = ", ".join(f"{v} {k}" for k, v in effects.items())
-    print(f"\nRequests: {sum(effects.values())} ({mix}), identical decisions in both models and "
-          "every store.")
+    print(
+        f"\nRequests: {sum(effects.values())} ({mix}), identical decisions in both models and "
+        "every store."
+    )
     for backend, r in warm.items():
         verdict = "PASS" if r["ratio"] <= RATIO_TARGET else "FAIL"
-        print(f"{verdict}: {backend}: warm median {us(r['big'].median_ns)} µs vs "
-              f"{us(r['small'].median_ns)} µs = {r['ratio']:.2f}x (target ≤ {RATIO_TARGET}x)")
+        print(
+            f"{verdict}: {backend}: warm median {us(r['big'].median_ns)} µs vs "
+            f"{us(r['small'].median_ns)} µs = {r['ratio']:.2f}x (target ≤ {RATIO_TARGET}x)"
+        )
     return passed
 
 
@@ -1097,26 +1387,38 @@ def load_store(site: StoreSite, model: Model, seed: int) -> dict[str, float]:
         store.close()
 
 
-def measure_unanalyzed(sites: dict[str, dict[str, StoreSite]], models: dict[str, Model],
-                       settings: Settings, seed: int, results: dict[str, Any]) -> None:
+def measure_unanalyzed(
+    sites: dict[str, dict[str, StoreSite]],
+    models: dict[str, Model],
+    settings: Settings,
+    seed: int,
+    results: dict[str, Any],
+) -> None:
     """Figures on the stores exactly as the library leaves them after the load."""
     first_request = target_requests(models["big"], seed, 1)[0]
     for backend, by_model in sites.items():
         for name, site in by_model.items():
             print(f"... {backend} {name}, as loaded: first decisions", flush=True)
             results["first"][(backend, "as loaded", name)] = first_decisions(
-                site.url, first_request, settings.first_runs)
+                site.url, first_request, settings.first_runs
+            )
             users = distinct_users(models[name], settings.distinct, seed)
             child = cold_run(site.url, first_request, users, settings.unanalyzed_deadline_s)
             results["cold"][(backend, "as loaded", name)] = cold_figures(run_child(child))
         big = by_model["big"]
         results["plans"][(backend, "as loaded")] = query_plans(big)
         results["primitives"][(backend, "as loaded")] = primitive_times(
-            big.url, models["big"], PRIMITIVE_BUDGET_S)
+            big.url, models["big"], PRIMITIVE_BUDGET_S
+        )
 
 
-def measure_analyzed(sites: dict[str, dict[str, StoreSite]], models: dict[str, Model],
-                     settings: Settings, seed: int, results: dict[str, Any]) -> None:
+def measure_analyzed(
+    sites: dict[str, dict[str, StoreSite]],
+    models: dict[str, Model],
+    settings: Settings,
+    seed: int,
+    results: dict[str, Any],
+) -> None:
     """ANALYZE, then first decisions, cold decisions, the memory bound and warm latency."""
     first_request = target_requests(models["big"], seed, 1)[0]
     for backend, by_model in sites.items():
@@ -1124,25 +1426,35 @@ def measure_analyzed(sites: dict[str, dict[str, StoreSite]], models: dict[str, M
             results["analyze_s"][(backend, name)] = site.analyze()
             print(f"... {backend} {name}, analyzed: first decisions, cold run", flush=True)
             results["first"][(backend, "analyzed", name)] = first_decisions(
-                site.url, first_request, settings.first_runs)
+                site.url, first_request, settings.first_runs
+            )
             users = distinct_users(models[name], settings.distinct, seed)
             child = cold_run(site.url, first_request, users, settings.cold_deadline_s)
             results["cold"][(backend, "analyzed", name)] = cold_figures(run_child(child))
         results["plans"][(backend, "analyzed")] = query_plans(by_model["big"])
         results["primitives"][(backend, "analyzed")] = primitive_times(
-            by_model["big"].url, models["big"], PRIMITIVE_BUDGET_S)
+            by_model["big"].url, models["big"], PRIMITIVE_BUDGET_S
+        )
     print("... memory bound (all stores at once)", flush=True)
     users = distinct_users(models["big"], settings.bounded, seed)
-    children = {backend: cold_run(by_model["big"].url, first_request, users,
-                                  settings.bounded_deadline_s, 1_000,
-                                  settings.bounded_every).spawn()
-                for backend, by_model in sites.items()}
+    children = {
+        backend: cold_run(
+            by_model["big"].url,
+            first_request,
+            users,
+            settings.bounded_deadline_s,
+            1_000,
+            settings.bounded_every,
+        ).spawn()
+        for backend, by_model in sites.items()
+    }
     results["bounded"] = {b: cold_figures(collect(c)) for b, c in children.items()}
     requests = target_requests(models["big"], seed, settings.target_requests)
     for backend, by_model in sites.items():
         print(f"... {backend}: warm authorize", flush=True)
-        results["warm"][backend] = warm_figures(by_model["big"].url, by_model["small"].url,
-                                                requests, settings.warm_budget_s)
+        results["warm"][backend] = warm_figures(
+            by_model["big"].url, by_model["small"].url, requests, settings.warm_budget_s
+        )
     decisions = [r.pop("decisions") for r in results["warm"].values()]
     assert all(d == decisions[0] for d in decisions), "the stores decide the target differently"
     expected = decisions[0][0][0]  # the first request's effect
@@ -1165,8 +1477,12 @@ def print_results(results: dict[str, Any], settings: Settings) -> bool:
 def jsonable(value: Any) -> Any:
     """Figures as JSON: Stats as dicts, tuple keys joined with '/'."""
     if isinstance(value, Stats):
-        return {"median_ms": value.median_ns / 1e6, "p90_ms": value.p90_ns / 1e6,
-                "mean_ms": value.mean_ns / 1e6, "samples": value.samples}
+        return {
+            "median_ms": value.median_ns / 1e6,
+            "p90_ms": value.p90_ns / 1e6,
+            "mean_ms": value.mean_ns / 1e6,
+            "samples": value.samples,
+        }
     if isinstance(value, dict):
         return {"/".join(k) if isinstance(k, tuple) else k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -1179,8 +1495,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 users: a smoke run")
     parser.add_argument("--json", metavar="FILE", type=Path, help="write every figure as JSON")
-    parser.add_argument("--stores", default="sqlite,postgres",
-                        help="comma-separated: sqlite, postgres (default: both)")
+    parser.add_argument(
+        "--stores",
+        default="sqlite,postgres",
+        help="comma-separated: sqlite, postgres (default: both)",
+    )
     parser.add_argument("--pg-url", default=DEFAULT_PG, help=f"PostgreSQL (default {DEFAULT_PG})")
     parser.add_argument("--seed", type=int, default=20_240_601, help="model generator seed")
     args = parser.parse_args()
@@ -1197,25 +1516,39 @@ def main() -> int:
     args = parse_args()
     settings = QUICK_SETTINGS if args.quick else FULL_SETTINGS
     started = time.perf_counter()
-    print(f"# iamguard model at scale ({'quick' if args.quick else 'full'} run, seed {args.seed},"
-          f" stores: {', '.join(args.stores)})")
+    print(
+        f"# iamguard model at scale ({'quick' if args.quick else 'full'} run, seed {args.seed},"
+        f" stores: {', '.join(args.stores)})"
+    )
     print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs; gc on.")
     section("Loader fidelity (20 users: management API vs loader, memory stores)")
     fidelity = check_fidelity(args.seed)
-    print(f"PASS: {fidelity['records']} records in {fidelity['kinds_compared']} kinds identical "
-          f"(ids and password hashes aside); {fidelity['listings_compared']} management-API "
-          f"listings identical; {fidelity['requests']} authorize decisions identical in effect, "
-          f"reason and deciding statements ({fidelity['effects']}).")
+    print(
+        f"PASS: {fidelity['records']} records in {fidelity['kinds_compared']} kinds identical "
+        f"(ids and password hashes aside); {fidelity['listings_compared']} management-API "
+        f"listings identical; {fidelity['requests']} authorize decisions identical in effect, "
+        f"reason and deciding statements ({fidelity['effects']})."
+    )
     generate_start = time.perf_counter()
     models = {"big": generate(settings.scale, args.seed), "small": generate(SMALL, args.seed)}
     big = models["big"]
-    print(f"\nGenerated in {time.perf_counter() - generate_start:.1f} s: {big.scale.users:,} users,"
-          f" {big.scale.groups:,} groups, {big.scale.roles:,} roles, {big.scale.policies:,} "
-          f"policies ({sum(len(p.document['Statement']) for p in big.policies):,} statements), "
-          f"{sum(len(u.groups) for u in big.users):,} memberships, {big.attachments:,} "
-          "attachments; small model: 1,000 users, 10 groups, 10 roles, 200 policies.")
-    results: dict[str, Any] = {"first": {}, "cold": {}, "bounded": {}, "plans": {},
-                               "primitives": {}, "analyze_s": {}, "warm": {}, "loads": {}}
+    print(
+        f"\nGenerated in {time.perf_counter() - generate_start:.1f} s: {big.scale.users:,} users,"
+        f" {big.scale.groups:,} groups, {big.scale.roles:,} roles, {big.scale.policies:,} "
+        f"policies ({sum(len(p.document['Statement']) for p in big.policies):,} statements), "
+        f"{sum(len(u.groups) for u in big.users):,} memberships, {big.attachments:,} "
+        "attachments; small model: 1,000 users, 10 groups, 10 roles, 200 policies."
+    )
+    results: dict[str, Any] = {
+        "first": {},
+        "cold": {},
+        "bounded": {},
+        "plans": {},
+        "primitives": {},
+        "analyze_s": {},
+        "warm": {},
+        "loads": {},
+    }
     sites: dict[str, dict[str, StoreSite]] = {}
     with tempfile.TemporaryDirectory(prefix="iamguard-model-bench-") as workdir:
         try:
@@ -1236,9 +1569,17 @@ def main() -> int:
     passed = print_results(results, settings)
     print(f"\nTotal run time {time.perf_counter() - started:.0f} s.")
     if args.json:
-        payload = {"meta": {"quick": args.quick, "seed": args.seed, "stores": args.stores,
-                            "python": platform.python_version(), "scale": vars(settings.scale)},
-                   "fidelity": fidelity, **results}
+        payload = {
+            "meta": {
+                "quick": args.quick,
+                "seed": args.seed,
+                "stores": args.stores,
+                "python": platform.python_version(),
+                "scale": vars(settings.scale),
+            },
+            "fidelity": fidelity,
+            **results,
+        }
         args.json.write_text(json.dumps(jsonable(payload), indent=2) + "\n")
         print(f"Figures written to {args.json}")
     return 0 if passed else 1

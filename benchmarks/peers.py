@@ -66,8 +66,10 @@ def cedar_policy(rule: Rule) -> str:
         scope = f"action == Action::{_cedar_literal(rule.action)}"
     else:
         scope = "action in [" + ", ".join(f"Action::{_cedar_literal(a)}" for a in actions) + "]"
-    return (f"{verb}(principal in Group::{_cedar_literal(rule.group)}, {scope}, resource)"
-            f" when {{ resource.arn like {_cedar_literal(rule.resource)} }};")
+    return (
+        f"{verb}(principal in Group::{_cedar_literal(rule.group)}, {scope}, resource)"
+        f" when {{ resource.arn like {_cedar_literal(rule.resource)} }};"
+    )
 
 
 def _uid(kind: str, ident: str) -> dict[str, str]:
@@ -82,13 +84,15 @@ class CedarPeer:
         self.text = "\n".join(cedar_policy(r) for r in model.rules)
         self.policy_set = cedarpy.PolicySet.from_str(self.text)
         self._memberships = model.memberships
-        users = [{"uid": _uid("User", u), "attrs": {},
-                  "parents": [_uid("Group", g) for g in groups]}
-                 for u, groups in model.memberships.items()]
+        users = [
+            {"uid": _uid("User", u), "attrs": {}, "parents": [_uid("Group", g) for g in groups]}
+            for u, groups in model.memberships.items()
+        ]
         groups = [{"uid": _uid("Group", g), "attrs": {}, "parents": []} for g in model.groups]
         resources = {q.resource: self._resource(q.resource) for q in queries}
         self.entities = cedarpy.Entities.from_json_str(
-            json.dumps(users + groups + list(resources.values())))
+            json.dumps(users + groups + list(resources.values()))
+        )
 
     @staticmethod
     def _resource(resource: str) -> dict:
@@ -98,18 +102,26 @@ class CedarPeer:
     @staticmethod
     def request(query: Query) -> dict:
         """The Cedar request for a query."""
-        return {"principal": _uid("User", query.user), "action": _uid("Action", query.action),
-                "resource": _uid("Resource", query.resource)}
+        return {
+            "principal": _uid("User", query.user),
+            "action": _uid("Action", query.action),
+            "resource": _uid("Resource", query.resource),
+        }
 
     def entities_json(self, query: Query) -> str:
         """Just the entities one query needs (user, its groups, the resource) as JSON text."""
         groups = self._memberships[query.user]
-        return json.dumps([
-            {"uid": _uid("User", query.user), "attrs": {},
-             "parents": [_uid("Group", g) for g in groups]},
-            *({"uid": _uid("Group", g), "attrs": {}, "parents": []} for g in groups),
-            self._resource(query.resource),
-        ])
+        return json.dumps(
+            [
+                {
+                    "uid": _uid("User", query.user),
+                    "attrs": {},
+                    "parents": [_uid("Group", g) for g in groups],
+                },
+                *({"uid": _uid("Group", g), "attrs": {}, "parents": []} for g in groups),
+                self._resource(query.resource),
+            ]
+        )
 
     def allowed(self, query: Query) -> bool:
         """Decide with the pre-parsed handles, failing loudly on evaluation errors."""
@@ -129,8 +141,9 @@ def _patterns(value: str | list[str]) -> list[str]:
 
 def compile_statement(statement: dict) -> CompiledStatement:
     """(is_deny, action match, resource match) via ``fnmatch.translate``; actions ignore case."""
-    action = re.compile("|".join(map(fnmatch.translate, _patterns(statement["Action"]))),
-                        re.IGNORECASE)
+    action = re.compile(
+        "|".join(map(fnmatch.translate, _patterns(statement["Action"]))), re.IGNORECASE
+    )
     resource = re.compile("|".join(map(fnmatch.translate, _patterns(statement["Resource"]))))
     return statement["Effect"] == "Deny", action.match, resource.match
 
@@ -150,10 +163,13 @@ class FnmatchBaseline:
     """Each group's statements compiled once; a user's list is gathered once and cached."""
 
     def __init__(self, model: PeerModel) -> None:
-        by_group = {g: [compile_statement(s) for s in model.group_policy(g)["Statement"]]
-                    for g in model.groups}
-        self.by_user = {u: [s for g in groups for s in by_group[g]]
-                        for u, groups in model.memberships.items()}
+        by_group = {
+            g: [compile_statement(s) for s in model.group_policy(g)["Statement"]]
+            for g in model.groups
+        }
+        self.by_user = {
+            u: [s for g in groups for s in by_group[g]] for u, groups in model.memberships.items()
+        }
 
     def decide(self, query: Query) -> str:
         """The effect for a query."""
@@ -164,8 +180,10 @@ def check(engine: str, allowed: list[bool], queries: list[Query]) -> None:
     """Fail loudly unless the engine allowed exactly the queries whose expected effect is Allow."""
     wrong = [q for q, yes in zip(queries, allowed, strict=True) if yes != (q.expected == ALLOW)]
     if wrong:
-        raise AssertionError(f"{engine} disagrees on {len(wrong)} of {len(queries)} queries "
-                             f"(the translation is wrong), first: {wrong[0]}")
+        raise AssertionError(
+            f"{engine} disagrees on {len(wrong)} of {len(queries)} queries "
+            f"(the translation is wrong), first: {wrong[0]}"
+        )
 
 
 def peer_jobs(model: PeerModel, queries: list[Query]) -> list[Job]:
@@ -183,13 +201,28 @@ def peer_jobs(model: PeerModel, queries: list[Query]) -> list[Job]:
     check("cedarpy (policy text)", [cedar_text(item) for item in per_call], queries)
     enforcer, policy_set, entities = casbin_peer.enforcer, cedar.policy_set, cedar.entities
     return [
-        Job("fnmatch baseline", "fnmatch.translate regexes, deny overrides",
+        Job(
+            "fnmatch baseline",
+            "fnmatch.translate regexes, deny overrides",
             lambda i: fnmatch_decide(*i),
-            [(baseline.by_user[q.user], q.action, q.resource) for q in queries]),
-        Job("cedarpy", "PolicySet + Entities handles parsed once",
-            lambda r: cedarpy.is_authorized(r, policy_set, entities), [i[0] for i in per_call]),
-        Job("cedarpy, text", "policy text + the query's entities as JSON per call",
-            cedar_text, per_call),
-        Job("pycasbin", "enforcer.enforce(sub, obj, act)",
-            lambda q: enforcer.enforce(q.user, q.resource, q.action), queries),
+            [(baseline.by_user[q.user], q.action, q.resource) for q in queries],
+        ),
+        Job(
+            "cedarpy",
+            "PolicySet + Entities handles parsed once",
+            lambda r: cedarpy.is_authorized(r, policy_set, entities),
+            [i[0] for i in per_call],
+        ),
+        Job(
+            "cedarpy, text",
+            "policy text + the query's entities as JSON per call",
+            cedar_text,
+            per_call,
+        ),
+        Job(
+            "pycasbin",
+            "enforcer.enforce(sub, obj, act)",
+            lambda q: enforcer.enforce(q.user, q.resource, q.action),
+            queries,
+        ),
     ]

@@ -34,12 +34,17 @@ def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
 
     def line(cells: list[str]) -> str:
-        padded = [c.ljust(w) if i < left else c.rjust(w)
-                  for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        padded = [
+            c.ljust(w) if i < left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
         return "| " + " | ".join(padded) + " |"
 
-    rule = "|" + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":"
-                          for i, w in enumerate(widths)) + "|"
+    rule = (
+        "|"
+        + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths))
+        + "|"
+    )
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
@@ -64,16 +69,37 @@ def run_scaling(bench: ModuleType, seed: int, budget_s: float) -> list[dict]:
     section("1. Decision latency vs model size (target principal: 10 policies, 100 statements)")
     rows = [bench.scaling_figure(size, seed, VARIANTS, budget_s) for size in SIZES]
     base = rows[0]["stats"].median_us
-    print(table(["statements in model", "principals", "compile s", "median µs", "p90 µs",
-                 "vs 100-stmt model", "naive fnmatch loop µs"],
-                [[f"{r['statements']:,}", f"{r['principals']:,}", f"{r['compile_s']:.2f}",
-                  fmt_us(r["stats"].median_us), fmt_us(r["stats"].p90_us),
-                  f"{r['stats'].median_us / base:.2f}x", fmt_us(r["baseline"].median_us)]
-                 for r in rows]))
-    print(f"\n{rows[0]['queries']} distinct requests ({rows[0]['queries'] // VARIANTS} kinds x "
-          f"{VARIANTS} variants): allowed, explicitly and implicitly denied; StringEquals on a "
-          "tag, IpAddress/NotIpAddress, ${aws:username}. The naive loop runs all 100 of the "
-          "principal's statements through fnmatch regexes, action and resource only.")
+    print(
+        table(
+            [
+                "statements in model",
+                "principals",
+                "compile s",
+                "median µs",
+                "p90 µs",
+                "vs 100-stmt model",
+                "naive fnmatch loop µs",
+            ],
+            [
+                [
+                    f"{r['statements']:,}",
+                    f"{r['principals']:,}",
+                    f"{r['compile_s']:.2f}",
+                    fmt_us(r["stats"].median_us),
+                    fmt_us(r["stats"].p90_us),
+                    f"{r['stats'].median_us / base:.2f}x",
+                    fmt_us(r["baseline"].median_us),
+                ]
+                for r in rows
+            ],
+        )
+    )
+    print(
+        f"\n{rows[0]['queries']} distinct requests ({rows[0]['queries'] // VARIANTS} kinds x "
+        f"{VARIANTS} variants): allowed, explicitly and implicitly denied; StringEquals on a "
+        "tag, IpAddress/NotIpAddress, ${aws:username}. The naive loop runs all 100 of the "
+        "principal's statements through fnmatch regexes, action and resource only."
+    )
     return rows
 
 
@@ -85,8 +111,12 @@ def run_pathological(bench: ModuleType, budget_s: float) -> list[dict]:
     def cell(stats: Stats | None) -> str:
         return "TIMEOUT (>10 s)" if stats is None else fmt_us(stats.median_us)
 
-    print(table(["case", "iamguard µs/decision", "fnmatch regex µs/match"],
-                [[r["case"], cell(r["iamguard"]), cell(r["fnmatch"])] for r in rows]))
+    print(
+        table(
+            ["case", "iamguard µs/decision", "fnmatch regex µs/match"],
+            [[r["case"], cell(r["iamguard"]), cell(r["fnmatch"])] for r in rows],
+        )
+    )
     return rows
 
 
@@ -94,9 +124,21 @@ def run_parse(bench: ModuleType, seed: int, count: int) -> list[dict]:
     """Figure 3."""
     section(f"3. Policy.parse throughput ({count:,} distinct 10-statement documents per form)")
     rows = bench.parse_figure(count, seed)
-    print(table(["input", "median µs/policy", "p90 µs", "policies/s", "statements/s"],
-                [[r["form"], fmt_us(r["stats"].median_us), fmt_us(r["stats"].p90_us),
-                  f"{r['policies_per_s']:,.0f}", f"{r['statements_per_s']:,.0f}"] for r in rows]))
+    print(
+        table(
+            ["input", "median µs/policy", "p90 µs", "policies/s", "statements/s"],
+            [
+                [
+                    r["form"],
+                    fmt_us(r["stats"].median_us),
+                    fmt_us(r["stats"].p90_us),
+                    f"{r['policies_per_s']:,.0f}",
+                    f"{r['statements_per_s']:,.0f}",
+                ]
+                for r in rows
+            ],
+        )
+    )
     return rows
 
 
@@ -104,16 +146,35 @@ def run_peers(bench: ModuleType | None, seed: int, budget_s: float) -> list[dict
     """Figure 4: every engine answers the same queries on the same model; all must agree."""
     model = peer_model(seed)
     queries = peer_queries(model, FnmatchBaseline(model).decide, per_effect=100, seed=seed)
-    section(f"4. Peers: {len(model.users):,} users, {len(model.groups)} groups, "
-            f"{len(model.rules)} rules, {len(queries)} queries (⅓ allow, ⅓ explicit, ⅓ implicit)")
+    section(
+        f"4. Peers: {len(model.users):,} users, {len(model.groups)} groups, "
+        f"{len(model.rules)} rules, {len(queries)} queries (⅓ allow, ⅓ explicit, ⅓ implicit)"
+    )
     jobs = (bench.peer_jobs(model, queries) if bench else []) + peer_jobs(model, queries)
-    rows = [{"engine": job.name, "detail": job.detail, "stats": stats}
-            for job, stats in zip(jobs, sample_interleaved(jobs, budget_s), strict=True)]
-    print(f"All engines agree with the expected allow/deny on all {len(queries)} queries"
-          + (" (iamguard also on the exact effect)." if bench else "."))
-    print(table(["engine", "how", "median µs", "p90 µs", "samples"],
-                [[r["engine"], r["detail"], fmt_us(r["stats"].median_us),
-                  fmt_us(r["stats"].p90_us), f"{r['stats'].samples:,}"] for r in rows], left=2))
+    rows = [
+        {"engine": job.name, "detail": job.detail, "stats": stats}
+        for job, stats in zip(jobs, sample_interleaved(jobs, budget_s), strict=True)
+    ]
+    print(
+        f"All engines agree with the expected allow/deny on all {len(queries)} queries"
+        + (" (iamguard also on the exact effect)." if bench else ".")
+    )
+    print(
+        table(
+            ["engine", "how", "median µs", "p90 µs", "samples"],
+            [
+                [
+                    r["engine"],
+                    r["detail"],
+                    fmt_us(r["stats"].median_us),
+                    fmt_us(r["stats"].p90_us),
+                    f"{r['stats'].samples:,}",
+                ]
+                for r in rows
+            ],
+            left=2,
+        )
+    )
     return rows
 
 
@@ -122,22 +183,37 @@ def summarize(peers: list[dict], scaling: list[dict]) -> None:
     reference = peers[0]
     section(f"Summary (peer model; ratio = engine median / {reference['engine']} median)")
     ref_us = reference["stats"].median_us
-    print(table(["engine", "median µs/decision", "p90 µs", f"ratio vs {reference['engine']}"],
-                [[r["engine"], fmt_us(r["stats"].median_us), fmt_us(r["stats"].p90_us),
-                  f"{r['stats'].median_us / ref_us:,.2f}x"] for r in peers]))
+    print(
+        table(
+            ["engine", "median µs/decision", "p90 µs", f"ratio vs {reference['engine']}"],
+            [
+                [
+                    r["engine"],
+                    fmt_us(r["stats"].median_us),
+                    fmt_us(r["stats"].p90_us),
+                    f"{r['stats'].median_us / ref_us:,.2f}x",
+                ]
+                for r in peers
+            ],
+        )
+    )
     if not scaling:
         return
     medians = [r["stats"].median_us for r in scaling]
     print()
     for label, value in (("peer model", ref_us), ("figure 1, largest model", medians[-1])):
         verdict = "met" if value <= TARGET_US else "MISSED"
-        print(f"Target ≤ {TARGET_US:g} µs median per decision ({label}): {verdict} "
-              f"({fmt_us(value)} µs).")
+        print(
+            f"Target ≤ {TARGET_US:g} µs median per decision ({label}): {verdict} "
+            f"({fmt_us(value)} µs)."
+        )
     growth = medians[-1] / medians[0]
     flat = "flat" if growth <= FLAT_RATIO else "GROWS"
-    print(f"Model size {SIZES[0]:,} → {SIZES[-1]:,} statements: {fmt_us(medians[0])} → "
-          f"{fmt_us(medians[-1])} µs median ({growth:.2f}x, {flat}; "
-          f"flat means ≤ {FLAT_RATIO:g}x).")
+    print(
+        f"Model size {SIZES[0]:,} → {SIZES[-1]:,} statements: {fmt_us(medians[0])} → "
+        f"{fmt_us(medians[-1])} µs median ({growth:.2f}x, {flat}; "
+        f"flat means ≤ {FLAT_RATIO:g}x)."
+    )
 
 
 def main() -> int:
@@ -149,16 +225,27 @@ def main() -> int:
     args = parser.parse_args()
     budget = 0.2 if args.quick else 5.0
 
-    print(f"# iamguard benchmarks ({'quick' if args.quick else 'full'} run, seed {args.seed}, "
-          f"account {ACCOUNT})")
-    print(f"Python {platform.python_version()} on {platform.machine()}, gc on; "
-          "every figure is a per-call time from time.perf_counter_ns.")
+    print(
+        f"# iamguard benchmarks ({'quick' if args.quick else 'full'} run, seed {args.seed}, "
+        f"account {ACCOUNT})"
+    )
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, gc on; "
+        "every figure is a per-call time from time.perf_counter_ns."
+    )
     overhead = sample(lambda _: None, range(1000), budget)
-    print(f"Timer + call overhead, included in every figure: median {fmt_us(overhead.median_us)} "
-          "µs.")
+    print(
+        f"Timer + call overhead, included in every figure: median {fmt_us(overhead.median_us)} µs."
+    )
     bench = load_engine()
-    results: dict = {"meta": {"quick": args.quick, "seed": args.seed,
-                              "python": platform.python_version(), "overhead": overhead}}
+    results: dict = {
+        "meta": {
+            "quick": args.quick,
+            "seed": args.seed,
+            "python": platform.python_version(),
+            "overhead": overhead,
+        }
+    }
     if bench:
         results["scaling"] = run_scaling(bench, args.seed, budget)
         results["pathological"] = run_pathological(bench, 1.0 if not args.quick else 0.1)

@@ -30,8 +30,12 @@ class Stats:
 
     def as_dict(self) -> dict[str, float]:
         """JSON-ready figures in microseconds."""
-        return {"median_us": self.median_us, "p90_us": self.p90_us,
-                "mean_us": self.mean_ns / 1000, "samples": self.samples}
+        return {
+            "median_us": self.median_us,
+            "p90_us": self.p90_us,
+            "mean_us": self.mean_ns / 1000,
+            "samples": self.samples,
+        }
 
 
 def summarize(samples: list[int]) -> Stats:
@@ -97,8 +101,9 @@ class Job:
     once: bool = False
 
 
-def sample_interleaved(jobs: Sequence[Job], budget_s: float, turns: int = 10,
-                       max_samples: int = 400_000) -> list[Stats]:
+def sample_interleaved(
+    jobs: Sequence[Job], budget_s: float, turns: int = 10, max_samples: int = 400_000
+) -> list[Stats]:
     """Time each job for about ``budget_s`` in all, in turns, so drifting load hits all alike.
 
     Taking turns keeps the ratios between jobs meaningful on a noisy machine. One warm-up pass over

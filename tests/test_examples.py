@@ -215,7 +215,14 @@ def test_demo_command_walk_through(framework: str, tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'demo.db'}"
     script = Path(sys.executable).parent / "iamguard"  # the console script, as a user runs it
     command = [
-        str(script), "demo", "--framework", framework, "--port", str(port), "--store", store,
+        str(script),
+        "demo",
+        "--framework",
+        framework,
+        "--port",
+        str(port),
+        "--store",
+        store,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     errors = tmp_path / "stderr.txt"

@@ -47,12 +47,12 @@ def test_a_change_drops_only_the_views_that_depend_on_it() -> None:
     model.refresh(force=True)
     after = [model.user(ACCOUNT, f"u{i}") for i in range(3)]
     assert after[0] is not before[0]
-    assert after[1:] == before[1:] and all(a is b for a, b in zip(after[1:], before[1:], strict=True))
+    assert after[1:] == before[1:] and all(
+        a is b for a, b in zip(after[1:], before[1:], strict=True)
+    )
     iam.detach_group_policy("developers", f"arn:iamguard:iam::{ACCOUNT}:policy/Read")
     model.refresh(force=True)
     assert all(model.user(ACCOUNT, f"u{i}") is not after[i] for i in range(3))
     assert sum(len(keys) for keys in model._dependents.values()) == sum(
-        len(v.tokens)
-        for v in model._views.values()
-        if v is not None
+        len(v.tokens) for v in model._views.values() if v is not None
     )
