@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from starlette.exceptions import StarletteDeprecationWarning
 from test_guard import ACCOUNT, NO_DELETE, USERS, Clock, mutate
 
-from examples.images_starlette import create_app
+from iamguard.cli_demo import example_module
 from iamguard.errors import IAMGuardError, NotAuthenticated
 from iamguard.guard import Guard
 from iamguard.iam import IAM
@@ -134,7 +134,7 @@ def test_adapter_answers_equal_fresh_evaluation(seed: int) -> None:
     guard = Guard(store, clock=clock)
     tokens = {name: new_token(guard, name) for name in USERS}
     compared = 0
-    with TestClient(create_app(guard)) as client:
+    with TestClient(example_module("images_starlette").create_app(guard)) as client:
         for _ in range(10):
             try:
                 change(guard, iam, clock, tokens, rng)
