@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -164,6 +165,12 @@ class SQLStore(Store):
         self._log_limit = log_limit
         self._closed = False
         self._listeners: list[Listener] = []
+        # SQLite: the file this store opened, by absolute path, as SQLAlchemy opens it. Deleted or
+        # replaced, open connections would go on reading and writing the old file unseen, so
+        # every connection first checks that it is still the same file.
+        self._file: str | None = None
+        if self.backend == "sqlite" and "uri" not in parsed.query:
+            self._file = os.path.abspath(parsed.database or "")
         if self.backend == "sqlite":
             engine = create_engine(
                 parsed, pool_size=pool_size, connect_args={"timeout": busy_timeout}
@@ -188,8 +195,10 @@ class SQLStore(Store):
             self._migrator = engine.execution_options()
             self._insert = postgresql.insert
         self._engine = engine
+        self._file_identity: tuple[int, int] | None = None
         try:
             self._open()
+            self._file_identity = self._identity_of_file()
         except BaseException:
             engine.dispose()
             raise
@@ -285,7 +294,21 @@ class SQLStore(Store):
     def _connect(self, engine: Engine) -> Connection:
         if self._closed:
             raise StoreError(f"{self._where}: the store is closed")
+        if self._file_identity is not None and self._identity_of_file() != self._file_identity:
+            raise StoreUnavailable(
+                f"{self._where}: the database file was deleted or replaced after it was opened"
+            )
         return engine.connect()
+
+    def _identity_of_file(self) -> tuple[int, int] | None:
+        """The SQLite file's (device, inode), None when it is missing or not a file store."""
+        if self._file is None:
+            return None
+        try:
+            status = os.stat(self._file)
+        except OSError:
+            return None
+        return status.st_dev, status.st_ino
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
