@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from iamguard import Guard
 from iamguard.cli_demo import example_module
-from iamguard.errors import StoreUnavailable
+from iamguard.errors import StoreCorrupted, StoreUnavailable
 from iamguard.iam import IAM
 from iamguard.modelfile import install_model, load_model
 from iamguard.stores import open_store
@@ -78,6 +80,26 @@ def test_store_refuses_a_file_that_is_gone(tmp_path: Path, fault: str) -> None:
     store.close()
     if fault == "deleted":  # nothing was written to a new file either
         assert not (tmp_path / "iamguard.db").exists()
+
+
+def test_garbage_written_over_the_file_is_corrupt(tmp_path: Path) -> None:
+    """The file overwritten in place (after a checkpoint, so no page survives in the WAL):
+    reads, writes and the version check raise ``StoreCorrupted``, never an empty answer."""
+    path = tmp_path / "iamguard.db"
+    store = SQLStore(f"sqlite:///{path}")
+    store.write(lambda tx: tx.insert("user", "a", "ram", {"name": "ram"}))
+    with closing(sqlite3.connect(path)) as other:
+        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with path.open("r+b") as file:
+        file.write(os.urandom(path.stat().st_size))
+    for call in (
+        lambda: store.read(lambda tx: tx.get("user", "a", "ram")),
+        lambda: store.write(lambda tx: tx.insert("user", "a", "sita", {"name": "sita"})),
+        store.version,
+    ):
+        with pytest.raises(StoreCorrupted, match="file is not a database"):
+            call()
+    store.close()
 
 
 @pytest.mark.parametrize("fault", FAULTS)
