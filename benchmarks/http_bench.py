@@ -36,7 +36,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from timing import Job, Stats, sample_interleaved, summarize
+from timing import Job, Stats, fmt_us, sample_interleaved, summarize, table
 
 from iamguard.guard import Guard
 from iamguard.iam import IAM
@@ -397,29 +397,6 @@ def load_child(port: int, token: str | None, seconds: float) -> None:
 
 
 # --- figures -----------------------------------------------------------------------------------
-
-
-def fmt_us(value: float) -> str:
-    return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
-
-
-def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """A Markdown table: the first ``left`` columns left-aligned, the others right-aligned."""
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        padded = [
-            c.ljust(w) if i < left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = (
-        "|"
-        + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths))
-        + "|"
-    )
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
 def in_process(budget_s: float) -> dict[str, Stats]:

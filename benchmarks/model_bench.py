@@ -28,7 +28,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from timing import Job, Stats, sample_interleaved, summarize
+from timing import Job, Stats, sample_interleaved, summarize, table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(1, str(ROOT))
@@ -1086,28 +1086,6 @@ def warm_figures(
 
 
 # --- running and printing --------------------------------------------------------------------
-
-
-def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """A Markdown table: the first ``left`` columns left-aligned, the rest right-aligned."""
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        return (
-            "| "
-            + " | ".join(
-                c.ljust(w) if i < left else c.rjust(w)
-                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-            )
-            + " |"
-        )
-
-    rule = (
-        "|"
-        + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths))
-        + "|"
-    )
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
 def section(title: str) -> None:

@@ -15,37 +15,13 @@ from types import ModuleType
 
 from model import ACCOUNT, peer_model, peer_queries
 from peers import FnmatchBaseline, peer_jobs
-from timing import Stats, sample, sample_interleaved
+from timing import Stats, fmt_us, sample, sample_interleaved, table
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (100, 10_000, 100_000)
 VARIANTS = 40  # copies of each figure-1 query kind, with other resource ids and addresses
 TARGET_US = 5.0
 FLAT_RATIO = 1.25
-
-
-def fmt_us(value: float) -> str:
-    """Microseconds with precision that suits the magnitude."""
-    return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
-
-
-def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    """A Markdown table: the first ``left`` columns left-aligned, the others right-aligned."""
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        padded = [
-            c.ljust(w) if i < left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = (
-        "|"
-        + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths))
-        + "|"
-    )
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
 def section(title: str) -> None:

@@ -139,3 +139,30 @@ def sample_interleaved(
             positions[index] = position
     results.update((index, summarize(samples)) for index, samples in times.items())
     return [results[index] for index in range(len(jobs))]
+
+
+# --- printing figures ---------------------------------------------------------------------------
+
+
+def fmt_us(value: float) -> str:
+    """Microseconds with precision that suits the magnitude."""
+    return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+
+
+def table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
+    """A Markdown table: the first ``left`` columns left-aligned, the others right-aligned."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            c.ljust(w) if i < left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "|"
+        + "|".join("-" * (w + 2) if i < left else "-" * (w + 1) + ":" for i, w in enumerate(widths))
+        + "|"
+    )
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
