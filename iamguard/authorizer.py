@@ -110,7 +110,6 @@ class Authorizer:
         if session.principal_type == ROOT:
             return self.authorize(session.principal, action, resource, given)
         if session.principal_type == SERVICE:
-            self.read_model.refresh()
             request = AccessRequest(session.principal, action, resource, given)
             return evaluate(request, resource=resource_policy)
         return self.authorize(

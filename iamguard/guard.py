@@ -170,10 +170,16 @@ class Guard:
             values.append((key, value))
         return tuple(values)
 
+    def _memo(self, cache: LRUCache[tuple[Any, ...], Any], key: tuple[Any, ...]) -> Any:
+        """A memo's entry or None, read under the lock: an LRU read reorders the entries, which
+        must not race with another thread's eviction."""
+        with self._lock:
+            return cache.get(key)
+
     def _session_keys(self, session: Session) -> dict[str, Any]:
         """The session's own keys but for the MFA age, which moves with time (lower-cased)."""
         memo_key = ("session", session.token_id)
-        keys = self._layers.get(memo_key)
+        keys = self._memo(self._layers, memo_key)
         if keys is None:
             keys = {
                 k.lower(): v for k, v in session.context(0).items()
@@ -186,7 +192,7 @@ class Guard:
     def _principal_keys(self, session: Session, view: PrincipalView) -> dict[str, Any]:
         """The keys the principal sets (user name, ids, tags), but for the time (lower-cased)."""
         memo_key = ("principal", view.generation, session.principal)
-        keys = self._layers.get(memo_key)
+        keys = self._memo(self._layers, memo_key)
         if keys is None:
             full = self.authorizer.context(session.principal, view, None)
             keys = {k.lower(): v for k, v in full.items() if k.lower() not in _TIME_KEYS}
@@ -209,7 +215,7 @@ class Guard:
     ) -> tuple[str, ...]:
         """The context keys the principal's policies read, sorted; computed once per view."""
         memo_key = (view.generation, texts)
-        keys = self._read_memo.get(memo_key)
+        keys = self._memo(self._read_memo, memo_key)
         if keys is None:
             read = (
                 view.identity.context_keys | view.boundary.context_keys

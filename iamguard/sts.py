@@ -58,11 +58,6 @@ _EXTERNAL_ID: Final = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 _SESSION_NAME: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _SOURCE_IDENTITY: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _FAILED: Final = "the credentials are invalid"
-_ALLOW_ALL: Final = Policy.parse(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
-    name="root-user",
-)
-
 MFACheck = Callable[[str, str, str, str], bool]  # (account, owner, serial, code) -> valid?
 
 
@@ -287,9 +282,7 @@ class STS:
         boundary: PolicySet | list[Policy] = []
         session_policies: PolicySet | list[Policy] = []
         view = None
-        if caller.principal_type == ROOT:
-            identity = [_ALLOW_ALL]
-        elif caller.principal_type in (USER, ASSUMED_ROLE):
+        if caller.principal_type in (USER, ASSUMED_ROLE):  # root never assumes a role
             view = self.authorizer.principal(caller.principal)
             if view is not None:
                 identity, boundary = view.identity, view.boundary

@@ -350,7 +350,8 @@ class IAMGuardMiddleware:
                 raise InvalidInput(f"rule `{key}`: a rule is a `Permission` or `PUBLIC`")
         proxies = tuple(ipaddress.ip_network(p) for p in trusted_proxies)
         self.config = _Config(guard, proxies, context_provider)
-        if _router_of(app) is None:
+        self.router = _router_of(app)  # fixed: routes are added to its list in place
+        if self.router is None:
             raise TypeError("IAMGuardMiddleware needs a Starlette app or router inside it")
         if cors_preflight and not _has_cors(app):
             raise TypeError("cors_preflight=True needs a CORSMiddleware inside IAMGuardMiddleware")
@@ -382,8 +383,7 @@ class IAMGuardMiddleware:
     async def _decide(self, scope: Scope) -> Session | Answer | None:
         """None to pass the request through untouched."""
         scope[_CONFIG] = self.config
-        router = _router_of(self.app)
-        target = _resolve(router, {**scope, "path_params": dict(scope.get("path_params", {}))})
+        target = _resolve(self.router, {**scope, "path_params": dict(scope.get("path_params", {}))})
         if target is None:
             return None
         raw = scope.get("raw_path") or scope["path"].encode("utf-8")
