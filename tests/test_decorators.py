@@ -189,7 +189,9 @@ def test_async_denied_never_runs_the_body(guard: Guard, sessions: dict[str, Sess
 def test_wrappers_keep_the_function_identity() -> None:
     """The wrappers keep the name, the docstring slot and coroutine-function-ness."""
     assert get_image.__name__ == "get_image"
-    assert get_image_async.__wrapped__.__name__ == "get_image_async"  # type: ignore[attr-defined]
+    assert get_image_async.__name__ == "get_image_async"
+    assert get_image_async.__wrapped__ is not get_image_async  # type: ignore[attr-defined]
+    assert get_image.__doc__ == get_image.__wrapped__.__doc__  # type: ignore[attr-defined]
     assert asyncio.iscoroutinefunction(get_image_async)
     assert not asyncio.iscoroutinefunction(get_image)
 

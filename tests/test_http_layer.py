@@ -129,7 +129,16 @@ def test_bearer_message_never_repeats_the_token() -> None:
     assert "s3cret" not in caught.value.message
 
 
-@given(st.text())
+B64TOKEN = st.from_regex(r"[A-Za-z0-9\-._~+/]+=*", fullmatch=True)
+HEADERS = st.one_of(
+    st.text(),
+    st.builds(lambda scheme, space, token: f"{scheme}{space}{token}",
+              st.sampled_from(["Bearer", "bearer", "BEARER", "Basic"]),
+              st.sampled_from([" ", "  ", "\t"]), st.one_of(B64TOKEN, st.text())),
+)  # fmt: skip
+
+
+@given(HEADERS)
 def test_bearer_token_raises_only_invalid_client_token_id(text: str) -> None:
     """On any text, bearer_token returns a b64token or raises InvalidClientTokenId, nothing else."""
     try:

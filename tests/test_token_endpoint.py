@@ -404,14 +404,15 @@ def test_body_limit_streamed(starlette_client: TestClient, team: Team) -> None:
     assert "larger than 65536 bytes" in error(response)[2]
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/sts/session"), ("PUT", "/sts/assume-role"),
-                                              ("POST", "/sts/caller-identity"),
-                                              ("DELETE", "/.well-known/jwks.json")])  # fmt: skip
-def test_method_not_allowed(client: Any, method: str, path: str) -> None:
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("GET", "/sts/session", "POST"), ("PUT", "/sts/assume-role", "POST"),
+    ("POST", "/sts/caller-identity", "GET"), ("DELETE", "/.well-known/jwks.json", "GET"),
+])  # fmt: skip
+def test_method_not_allowed(client: Any, method: str, path: str, allow: str) -> None:
     """Another method than the path's is 405 with Allow and a JSON error."""
     response = client.request(method, path)
     assert error(response)[:2] == (405, "MethodNotAllowed")
-    assert response.headers["allow"] == next(iter(ROUTES[path]))
+    assert response.headers["allow"] == allow
 
 
 # --- throttling, failures ----------------------------------------------------------------------
