@@ -19,6 +19,7 @@ A store that cannot be read raises ``StoreError``: the adapters answer 503, neve
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -32,6 +33,7 @@ from iamguard.keystore import StoredKeyRing
 from iamguard.policy import AccessRequest, Decision, Policy, PolicySet, evaluate
 from iamguard.policy.evaluate import context_value
 from iamguard.readmodel import PrincipalView
+from iamguard.requestmemo import DEFAULT_REQUEST_MEMO, RequestMemo
 from iamguard.sessions import ASSUMED_ROLE, USER, Session
 from iamguard.stores.base import Store
 from iamguard.sts import STS
@@ -65,13 +67,14 @@ class Guard:
         clock: Clock = utc_now,
         leeway: int = 30,
         decision_cache_size: int = DEFAULT_DECISION_CACHE,
+        request_memo_size: int = DEFAULT_REQUEST_MEMO,
     ) -> None:
         self.store = store
         self.clock = clock
         self.authorizer = Authorizer(store, clock=clock)
         self.tokens = Tokens(
             key_ring or StoredKeyRing(store), issuer=issuer, audience=audience, leeway=leeway,
-            clock=lambda: clock().timestamp(),
+            clock=time.time if clock is utc_now else lambda: clock().timestamp(),
         )  # fmt: skip
         self.sts = STS(store, self.tokens, authorizer=self.authorizer, clock=clock)
         self._decisions: LRUCache[tuple[Any, ...], Decision] = LRUCache(decision_cache_size)
@@ -80,12 +83,15 @@ class Guard:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.requests = RequestMemo(self, request_memo_size)  # the adapters' whole requests
 
     @property
     def hit_ratio(self) -> float:
-        """The share of decisions answered from the cache (0.0 before any)."""
-        total = self.hits + self.misses
-        return self.hits / total if total else 0.0
+        """The share of decisions answered from a cache, the decision cache or the adapters'
+        request memo (0.0 before any)."""
+        hits = self.hits + self.requests.hits
+        total = hits + self.misses
+        return hits / total if total else 0.0
 
     def authenticate(self, token: str) -> Session:
         """The session a bearer token proves; ``NotAuthenticated`` (401) otherwise."""
@@ -144,6 +150,18 @@ class Guard:
             with self._lock:
                 self._decisions[key] = decision
         return decision
+
+    def reads_clock(self, session: Session) -> bool | None:
+        """Whether the session's decisions read the clock (a time key); None when its
+        decisions are not cached at all (root and service sessions, unknown principals)."""
+        if session.principal_type not in (USER, ASSUMED_ROLE):
+            return None
+        view = self.authorizer.principal(session.principal)
+        if view is None:
+            return None
+        policies = self.authorizer.session_policies(session)
+        read = self._read_keys(view, policies, tuple(p.text for p in policies))
+        return not _TIME_KEYS.isdisjoint(read)
 
     def context_values(
         self, read: tuple[str, ...], session: Session, view: PrincipalView,

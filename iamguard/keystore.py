@@ -77,6 +77,7 @@ class StoredKeyRing(KeyRing):
         keys = [_key(r) for r in self._records()]
         with self._lock:
             self._keys = {k.kid: k for k in keys}
+            self.generation += 1
 
     def get(self, kid: str) -> SigningKey | None:
         key = super().get(kid)

@@ -109,6 +109,9 @@ class KeyRing:
     def __init__(self, keys: list[SigningKey] | None = None) -> None:
         self._keys: dict[str, SigningKey] = {}
         self._lock = threading.Lock()
+        #: Grows with every change of the ring's keys: what was checked against one generation
+        #: holds while the generation does.
+        self.generation = 0
         for key in keys or [SigningKey.generate()]:
             self.add(key)
 
@@ -118,6 +121,7 @@ class KeyRing:
             if key.kid in self._keys:
                 raise InvalidInput(f"key id `{key.kid}` is in the ring already")
             self._keys[key.kid] = key
+            self.generation += 1
 
     def rotate(self, algorithm: str | None = None) -> SigningKey:
         """Add a new key (same algorithm as the current one unless given) that signs from now on;
@@ -134,6 +138,7 @@ class KeyRing:
             if kid == next(reversed(self._keys)):
                 raise InvalidInput("the current signing key cannot be retired: rotate first")
             del self._keys[kid]
+            self.generation += 1
 
     @property
     def current(self) -> SigningKey:
@@ -262,6 +267,19 @@ class Tokens:
         with self._cache_lock:
             self._verified[token] = (key.kid, claims)
         return _copy(claims)
+
+    def validity(self, token: str) -> tuple[int, float, float] | None:
+        """For a token verified by this object, cached, and whose key is in the ring: the ring's
+        generation and the window ``[not_before, expires)`` in which ``verify`` accepts the
+        token (leeway included). While the ring keeps that generation, its key stays."""
+        generation = self.ring.generation
+        with self._cache_lock:
+            cached = self._verified.get(token)
+        if cached is None or self.ring.get(cached[0]) is None:
+            return None
+        claims = cached[1]
+        not_before = max(float(claims["nbf"]), float(claims["iat"])) - self.leeway
+        return generation, not_before, float(claims["exp"]) + self.leeway
 
     def _key_for(self, token: str) -> SigningKey:
         """The ring's key for this token, after every header check."""

@@ -39,6 +39,7 @@ import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final, TypeVar, cast, overload
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -323,6 +324,16 @@ def _enforce() -> Response | None:
     if request.routing_exception is not None or request.url_rule is None:
         return None  # 404, 405, a redirect: Flask answers, no view runs
     state: _State = current_app.extensions[EXTENSION]
+    key = _memo_key() if not state.extension._context_providers else None
+    if key is not None:
+        try:
+            remembered: tuple[Session, Decision] | None = state.guard.requests.recall(key)
+        except Exception as e:  # decided in full below, which fails closed
+            logger.debug("recalling a decision failed: %s", type(e).__name__)
+            remembered = None
+        if remembered is not None:
+            _allow(state, *remembered)
+            return None
     session: Session | None = None
     try:
         rule = _rule_for(state)
@@ -331,16 +342,22 @@ def _enforce() -> Response | None:
         if rule is PUBLIC:
             g._iamguard_allowed = True
             return None
+        stamp = state.guard.requests.stamp()
         token = bearer_token(request.headers.get("Authorization"))
         if token is None:
             return _refuse(state, missing_credentials_response(), NotAuthenticated("no token"))
         session = state.guard.authenticate(token)
         view_args = g.get("_iamguard_view_args", {})
         resource = rule.resource_for(view_args, session)
-        context = {**_request_context(state), **state.extension._context(session)}
+        context = {**_request_context(state, stamp.now), **state.extension._context(session)}
         decision = state.guard.authorize(session, rule.action, resource, context)
         if not decision.allowed:
             return _refuse(state, denied_response(decision), session=session, decision=decision)
+        if key is not None:
+            state.guard.requests.remember(
+                key, (session, decision), token=token, session=session, decisions=(decision,),
+                stamp=stamp,
+            )  # fmt: skip
     except StoreError as e:
         logger.error("store failure on `%s`: %s", request.endpoint, e.message)
         unavailable = StoreUnavailable("the store failed")
@@ -350,11 +367,42 @@ def _enforce() -> Response | None:
     except Exception as e:  # fail closed: log it, answer 500, never run the view
         logger.exception("iamguard check failed on `%s`", request.endpoint)
         return _refuse(state, error_response(_InternalFailure("check failed")), e, session)
+    _allow(state, session, decision)
+    return None
+
+
+def _allow(state: _State, session: Session, decision: Decision) -> None:
     g.iam_principal = session
     g.iam_decision = decision
     g._iamguard_bound = (current_session.set(session), current_guard.set(state.guard))
     g._iamguard_allowed = True
-    return None
+
+
+# The headers an answer can depend on: the token, and those the HTTP context is read from.
+_KEY_HEADERS: Final = (
+    "HTTP_AUTHORIZATION", "HTTP_USER_AGENT", "HTTP_REFERER", "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+)  # fmt: skip
+
+
+def _memo_key() -> tuple[Any, ...] | None:
+    """Everything the answer to this request can depend on: the routed view and its values
+    (as matched, before any preprocessor), the method, the peer and scheme (before ``ProxyFix``)
+    and the headers the token and the HTTP context come from. None when a value is not
+    hashable (a custom URL converter's): such a request is decided in full."""
+    environ = request.environ
+    original = environ.get("werkzeug.proxy_fix.orig") or {}
+    key = (
+        request.method, request.endpoint, tuple(g.get("_iamguard_view_args", {}).items()),
+        original.get("REMOTE_ADDR", environ.get("REMOTE_ADDR")),
+        original.get("wsgi.url_scheme", environ.get("wsgi.url_scheme")),
+        *[environ.get(name) for name in _KEY_HEADERS],
+    )  # fmt: skip
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _unbind(error: BaseException | None) -> None:
@@ -404,14 +452,14 @@ def _in_public_blueprint() -> bool:
     return any(getattr(blueprints.get(n), _PUBLIC_BLUEPRINT, False) for n in request.blueprints)
 
 
-def _request_context(state: _State) -> dict[str, str]:
+def _request_context(state: _State, now: datetime) -> dict[str, str]:
     environ = request.environ
     original = environ.get("werkzeug.proxy_fix.orig") or {}  # the peer before ProxyFix
     peer = original.get("REMOTE_ADDR", environ.get("REMOTE_ADDR"))
     headers = {k.lower(): v for k, v in request.headers.items()}
     return http_context(
         peer=peer, headers=headers, scheme=original.get("wsgi.url_scheme", request.scheme),
-        trusted_proxies=state.trusted_proxies, now=state.guard.clock(),
+        trusted_proxies=state.trusted_proxies, now=now,
     )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from starlette.authentication import AuthCredentials, BaseUser
@@ -49,6 +50,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from iamguard.errors import IAMGuardError, InvalidInput, StoreError, StoreUnavailable
 from iamguard.guard import Guard
+from iamguard.policy import Decision
+from iamguard.requestmemo import Stamp
 from iamguard.sessions import Session
 
 from ._context import current_guard, current_session
@@ -153,7 +156,7 @@ class _InternalFailure(IAMGuardError):
     status = 500
 
 
-async def _context(config: _Config, scope: Scope) -> dict[str, Any]:
+async def _context(config: _Config, scope: Scope, now: datetime) -> dict[str, Any]:
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", []):
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
@@ -163,7 +166,7 @@ async def _context(config: _Config, scope: Scope) -> dict[str, Any]:
     context: dict[str, Any] = http_context(
         peer=client[0] if client else None, headers=headers,
         scheme=scope.get("scheme", default_scheme), trusted_proxies=config.trusted_proxies,
-        now=config.guard.clock(),
+        now=now,
     )  # fmt: skip
     if config.context_provider is not None:
         provided = config.context_provider(scope)
@@ -175,12 +178,26 @@ async def _context(config: _Config, scope: Scope) -> dict[str, Any]:
     return context
 
 
+@dataclass(frozen=True, slots=True)
+class _Allowed:
+    """What ``check`` found: the session, the token it came from (None when it was given) and
+    the decisions that allowed the request, taken after ``stamp``."""
+
+    session: Session
+    token: str | None
+    decisions: tuple[Decision, ...]
+    stamp: Stamp
+
+
 async def check(
     config: _Config, rules: Sequence[Permission], scope: Scope, session: Session | None = None
-) -> Session | Answer:
-    """The session when every permission allows the request, else the response to send.
+) -> _Allowed | Answer:
+    """``_Allowed`` when every permission allows the request, else the response to send.
     ``session`` is one authenticated already; else the bearer token is authenticated."""
+    token = None
     try:
+        guard = config.guard
+        stamp = guard.requests.stamp()
         if session is None:
             authorization = next(
                 (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"authorization"),
@@ -189,23 +206,29 @@ async def check(
             token = bearer_token(authorization)
             if token is None:
                 return missing_credentials_response()
-            session = config.guard.authenticate(token)
-        context = await _context(config, scope)
+            session = guard.authenticate(token)
+        context = await _context(config, scope, stamp.now)
         params = scope.get("path_params", {})
+        decisions = []
         for rule in rules:
             resource = rule.resource_for(params, session)
-            decision = config.guard.authorize(session, rule.action, resource, context)
+            decision = guard.authorize(session, rule.action, resource, context)
             if not decision.allowed:
                 return denied_response(decision)
+            decisions.append(decision)
     except StoreError as e:
-        log.warning("iamguard: the store failed: %s", e.message)
-        return error_response(e if isinstance(e, StoreUnavailable) else StoreUnavailable(e.message))
+        return _store_failed(e)
     except IAMGuardError as e:
         return error_response(e)
     except Exception:  # fail closed: the endpoint never runs on an unexpected failure
         log.exception("iamguard: deciding a request failed")
         return error_response(_InternalFailure("deciding the request failed"))
-    return session
+    return _Allowed(session, token, tuple(decisions), stamp)
+
+
+def _store_failed(e: StoreError) -> Answer:
+    log.warning("iamguard: the store failed: %s", e.message)
+    return error_response(e if isinstance(e, StoreUnavailable) else StoreUnavailable(e.message))
 
 
 # --- route resolution --------------------------------------------------------------------------
@@ -361,10 +384,14 @@ class IAMGuardMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        answer = await self._decide(scope)
-        if isinstance(answer, Session):
-            scope["user"], scope["auth"] = IAMUser(answer), IAMCredentials(answer)
-            token = current_session.set(answer)
+        scope[_CONFIG] = self.config
+        key = _memo_key(scope) if self.config.context_provider is None else None
+        answer: _Granted | Answer | None = self._recall(key) if key is not None else None
+        if answer is None:
+            answer = await self._decide(scope, key)
+        if isinstance(answer, _Granted):
+            scope["user"], scope["auth"], scope[_ALLOWED] = answer.user, answer.auth, answer.rules
+            token = current_session.set(answer.auth.session)
             guard_token = current_guard.set(self.config.guard)
             try:
                 await self.app(scope, receive, send)
@@ -380,9 +407,21 @@ class IAMGuardMiddleware:
             response = Response(body, status, {k: v for k, v in headers})
             await response(scope, receive, send)
 
-    async def _decide(self, scope: Scope) -> Session | Answer | None:
-        """None to pass the request through untouched."""
-        scope[_CONFIG] = self.config
+    def _recall(self, key: tuple[Any, ...]) -> _Granted | None:
+        """A remembered answer to this very request, still exact; None to decide it in full
+        (which also answers a failure here: the same fault fails the full path, closed)."""
+        try:
+            granted: _Granted | None = self.config.guard.requests.recall(key)
+        except Exception as e:
+            log.debug("iamguard: recalling a decision failed: %s", type(e).__name__)
+            return None
+        return granted
+
+    async def _decide(
+        self, scope: Scope, key: tuple[Any, ...] | None
+    ) -> _Granted | Answer | None:
+        """Decide a request (and remember an allowed answer under ``key``); None to pass it
+        through untouched."""
         target = _resolve(self.router, {**scope, "path_params": dict(scope.get("path_params", {}))})
         if target is None:
             return None
@@ -399,7 +438,49 @@ class IAMGuardMiddleware:
             where = f"{method} {target.template}" if scope["type"] == "http" else target.template
             message = f"route `{where}` has no iamguard declaration and is denied"
             return 403, [("content-type", "application/json")], _denied_body(message)
-        return await check(self.config, rules, target.scope)
+        allowed = await check(self.config, rules, target.scope)
+        if not isinstance(allowed, _Allowed):
+            return allowed
+        session = allowed.session
+        granted = _Granted(IAMUser(session), IAMCredentials(session), frozenset(rules))
+        if key is not None and allowed.token is not None:
+            self.config.guard.requests.remember(
+                key, granted, token=allowed.token, session=session,
+                decisions=allowed.decisions, stamp=allowed.stamp,
+            )  # fmt: skip
+        return granted
+
+
+# The request inputs an answer can depend on, besides method, path and peer (see _memo_key).
+_KEY_HEADERS: Final = frozenset(
+    {b"authorization", b"host", b"user-agent", b"referer", b"x-forwarded-for",
+     b"x-forwarded-proto"}
+)  # fmt: skip
+_ALLOWED: Final = "iamguard.allowed"  # the scope key of the permissions the middleware granted
+
+
+@dataclass(frozen=True, slots=True)
+class _Granted:
+    """An allowed request's answer, as the app sees it."""
+
+    user: IAMUser
+    auth: IAMCredentials
+    rules: frozenset[Permission]
+
+
+def _memo_key(scope: Scope) -> tuple[Any, ...]:
+    """Everything the answer to a request can depend on: its type, method, scheme, paths and
+    peer, and the headers the token, the routing (``Host``) and the HTTP context are read from
+    (all their lines, in order; other headers change nothing)."""
+    client = scope.get("client")
+    key: list[Any] = [
+        scope["type"], scope.get("method"), scope.get("scheme"), scope.get("root_path", ""),
+        scope["path"], scope.get("raw_path"), client[0] if client else None,
+    ]  # fmt: skip
+    for name, value in scope["headers"]:
+        if name.lower() in _KEY_HEADERS:
+            key += (name.lower(), value)
+    return tuple(key)
 
 
 async def _refuse_websocket(scope: Scope, send: Send, answer: Answer) -> None:
@@ -462,9 +543,11 @@ def permission(
             config = _Config(chosen, (), None)
         auth = connection.scope.get("auth")
         session = auth.session if isinstance(auth, IAMCredentials) else None
+        if session is not None and rule in connection.scope.get(_ALLOWED, ()):
+            return session  # the middleware allowed this very permission for this request
         answer = await check(config, (rule,), connection.scope, session)
-        if isinstance(answer, Session):
-            return answer
+        if isinstance(answer, _Allowed):
+            return answer.session
         raise IAMGuardHTTPException(answer)
 
     setattr(dependency, _ATTRIBUTE, rule)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import random
 import warnings
+from collections import Counter
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -43,6 +44,22 @@ REQUESTS = [
     ],
 ]
 HOUR = 3600
+AGENTS = ["curl/8.5", "blocked-bot/1.0"]  # a policy may deny the second by aws:UserAgent
+BLOCK_AGENT = {
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Effect": "Deny", "Action": "images:*", "Resource": "*",
+        "Condition": {"StringLike": {"aws:UserAgent": "blocked-*"}},
+    }],
+}  # fmt: skip
+
+
+def deny_after(moment: datetime) -> dict[str, object]:
+    """A policy denying everything once ``aws:CurrentTime`` passes ``moment``."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Action": "images:*", "Resource": "*",
+        "Condition": {"DateGreaterThan": {"aws:CurrentTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}},
+    }]}  # fmt: skip
 
 
 def new_token(guard: Guard, name: str) -> str:
@@ -70,7 +87,9 @@ def delete_user(iam: IAM, name: str) -> None:
     iam.delete_user(name)
 
 
-def fresh_status(store: Store, clock: Clock, token: str, action: str, resource: str) -> str:
+def fresh_status(
+    store: Store, clock: Clock, token: str, action: str, resource: str, agent: str
+) -> str:
     """What a guard with nothing cached decides: unauthenticated, allowed or denied."""
     guard = Guard(store, clock=clock)
     try:
@@ -78,7 +97,8 @@ def fresh_status(store: Store, clock: Clock, token: str, action: str, resource: 
     except NotAuthenticated:
         return "unauthenticated"
     else:
-        decision = guard.authorizer.authorize_session(session, action, resource)
+        context = {"aws:UserAgent": agent}
+        decision = guard.authorizer.authorize_session(session, action, resource, context)
         return "allowed" if decision.allowed else "denied"
     finally:
         guard.authorizer.read_model.close()
@@ -92,10 +112,11 @@ def answer(status: int) -> str:
 def change(
     guard: Guard, iam: IAM, clock: Clock, tokens: dict[str, str], rng: random.Random
 ) -> None:
-    """One random change: a model edit, a revocation, a deletion or re-creation, or time."""
+    """One random change: a model edit, a revocation, a deletion or re-creation, time passing
+    (within the second, or beyond), or a policy reading the clock or the user agent."""
     name = rng.choice(USERS)
     exists = name in {user.name for user in iam.list_users()}
-    kind = rng.randrange(10)
+    kind = rng.randrange(12)
     if not exists:
         if kind < 5:  # re-create: the old token stays dead, a new one works
             iam.create_user(name)
@@ -115,16 +136,23 @@ def change(
     elif kind in (3, 4):
         tokens[name] = new_token(guard, name)
     elif kind == 5:
-        clock.now += timedelta(seconds=rng.choice([1, 59, HOUR // 2, HOUR + 31]))  # tokens expire
+        clock.now += rng.choice([0.3, 1, 59, HOUR // 2, HOUR + 31]) * timedelta(seconds=1)
     elif kind == 6:
         iam.put_user_policy(name, "no-delete", NO_DELETE)
+    elif kind in (7, 9):
+        iam.put_user_policy(name, "until", deny_after(clock.now + timedelta(seconds=1)))
+    elif kind == 8:
+        iam.put_user_policy(name, "agent", BLOCK_AGENT)
     else:
         mutate(iam, rng)
 
 
+HITS: Counter[str] = Counter()  # over every example: one may hit no cache (all tokens expired)
+
+
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
-def test_adapter_answers_equal_fresh_evaluation(seed: int) -> None:
+def compare_adapter_with_fresh_evaluation(seed: int) -> None:
     rng = random.Random(seed)
     store, _ = load_model(TEAM)
     iam = IAM(store, ACCOUNT)
@@ -134,6 +162,7 @@ def test_adapter_answers_equal_fresh_evaluation(seed: int) -> None:
     guard = Guard(store, clock=clock)
     tokens = {name: new_token(guard, name) for name in USERS}
     compared = 0
+    asked: list[tuple[str, tuple[str, str, str, str]]] = []
     with TestClient(example_module("images_starlette").create_app(guard)) as client:
         for _ in range(10):
             try:
@@ -141,17 +170,33 @@ def test_adapter_answers_equal_fresh_evaluation(seed: int) -> None:
             except IAMGuardError as error:  # a change that does not apply here
                 assert error.code in ("NoSuchEntity", "EntityAlreadyExists", "LimitExceeded")
             for _ in range(5):
-                name = rng.choice(USERS)
-                method, path, action, resource = rng.choice(REQUESTS)
-                for _ in range(2):  # the second ask may come from the caches
+                # Half the time a request asked before (the caches then hold its answer).
+                if asked and rng.random() < 0.5:
+                    name, request = rng.choice(asked)
+                else:
+                    name, request = rng.choice(USERS), rng.choice(REQUESTS)
+                    asked.append((name, request))
+                method, path, action, resource = request
+                first, second = rng.sample(AGENTS, 2)
+                for agent in (first, first, second):  # again, then from another user agent
+                    if rng.random() < 0.3:
+                        clock.now += timedelta(milliseconds=rng.choice([200, 700]))
+                    headers = {"Authorization": f"Bearer {tokens[name]}", "User-Agent": agent}
                     response = client.request(
-                        method, path, headers={"Authorization": f"Bearer {tokens[name]}"},
+                        method, path, headers=headers,
                         json={"Title": "t"} if method == "PUT" else None,
                     )  # fmt: skip
-                    expected = fresh_status(store, clock, tokens[name], action, resource)
+                    expected = fresh_status(store, clock, tokens[name], action, resource, agent)
                     assert answer(response.status_code) == expected, (
-                        seed, name, method, path, response.status_code, response.text,
+                        seed, name, method, path, agent, response.status_code, response.text,
                     )  # fmt: skip
                     compared += 1
-    assert compared == 100
-    assert guard.hits > 0, "the cache was never used: this test would not see a stale answer"
+    assert compared == 150
+    HITS.update(decisions=guard.hits, requests=guard.requests.hits)
+
+
+def test_adapter_answers_equal_fresh_evaluation() -> None:
+    HITS.clear()
+    compare_adapter_with_fresh_evaluation()
+    # Else this test would not see a stale answer from either cache.
+    assert HITS["decisions"] > 0 and HITS["requests"] > 0, HITS

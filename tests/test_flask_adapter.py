@@ -23,6 +23,7 @@ from iamguard.iam import IAM
 from iamguard.integrations.flask import Denial, IAMGuard, current_principal
 from iamguard.modelfile import load_model
 from iamguard.stores.memory import MemoryStore
+from iamguard.tokens import KeyRing
 
 ACCOUNT = "123456789012"
 TEAM = Path(__file__).resolve().parents[1] / "examples" / "team.yaml"
@@ -646,3 +647,59 @@ def test_concurrent_users_get_their_own_decisions(guard: Guard, tokens: dict[str
         for t in threads:
             t.join(timeout=60)
     assert failures == []
+
+
+# --- remembered answers --------------------------------------------------------------------
+
+
+def test_remembered_answers_stay_exact() -> None:
+    """An allowed request asked again is answered from the request memo, for that token and
+    those headers only, and never once the model, the token's lifetime or the peer changes."""
+    store, _ = load_model(TEAM)
+    clock = Clock()
+    guard = Guard(store, clock=clock)
+    iam = IAM(store, ACCOUNT)
+    flask_app, _, ran = make_app(guard)
+    client = flask_app.test_client()
+    ram, shyam = sign_in(guard, "ram", 900), sign_in(guard, "shyam")
+
+    def status(token: str, path: str = "/home/ram/a", **environ: str) -> int:
+        response = client.put(path, headers=bearer(token), environ_base=environ)
+        return response.status_code
+
+    assert [status(ram), status(ram)] == [200, 200]
+    assert guard.requests.hits == 1
+    assert status(shyam) == 403  # another token: decided for shyam, not from ram's answer
+    iam.put_user_policy("ram", "no-put", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "images:PutImage", "Resource": "*"}]})  # fmt: skip
+    assert status(ram) == 403  # the model moved
+    iam.delete_user_policy("ram", "no-put")
+    assert [status(ram), status(ram)] == [200, 200]
+    iam.put_user_policy("ram", "office", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Action": "images:PutImage", "Resource": "*",
+        "Condition": {"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]})  # fmt: skip
+    assert status(ram, REMOTE_ADDR="10.1.1.1") == 200
+    assert status(ram, REMOTE_ADDR="10.1.1.1") == 200
+    assert status(ram, REMOTE_ADDR="192.0.2.7") == 403  # another peer
+    assert guard.requests.hits == 3
+    clock.now += timedelta(seconds=900 + 30)  # past expiry and the leeway
+    assert status(ram, REMOTE_ADDR="10.1.1.1") == 401
+    assert ran == ["put_home"] * 6
+
+
+def test_remembered_answer_ends_with_its_signing_key() -> None:
+    """A key ring outside the store: retiring the token's key ends its remembered answer."""
+    store, _ = load_model(TEAM)
+    ring = KeyRing()
+    guard = Guard(store, key_ring=ring)
+    flask_app, _, ran = make_app(guard)
+    client = flask_app.test_client()
+    token = sign_in(guard, "ram")
+    assert [client.put("/home/ram/a", headers=bearer(token)).status_code for _ in "ab"] == [200] * 2
+    assert guard.requests.hits == 1
+    old = ring.current.kid
+    ring.rotate()
+    assert client.put("/home/ram/a", headers=bearer(token)).status_code == 200  # still valid
+    ring.retire(old)
+    assert client.put("/home/ram/a", headers=bearer(token)).status_code == 401
+    assert ran == ["put_home"] * 3
