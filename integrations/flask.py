@@ -320,11 +320,13 @@ def _snapshot_view_args(endpoint: str | None, values: dict[str, Any] | None) -> 
 
 def _enforce() -> Response | None:
     """The before_request hook: None lets the view run; a response refuses the request."""
-    g._iamguard_allowed = False
-    if request.routing_exception is not None or request.url_rule is None:
+    ctx: Any = g._get_current_object()  # type: ignore[attr-defined]  # the proxies cost
+    req: Any = request._get_current_object()  # type: ignore[attr-defined]
+    ctx._iamguard_allowed = False
+    if req.routing_exception is not None or req.url_rule is None:
         return None  # 404, 405, a redirect: Flask answers, no view runs
     state: _State = current_app.extensions[EXTENSION]
-    key = _memo_key() if not state.extension._context_providers else None
+    key = _memo_key(req, ctx) if not state.extension._context_providers else None
     if key is not None:
         try:
             remembered: tuple[Session, Decision] | None = state.guard.requests.recall(key)
@@ -385,15 +387,15 @@ _KEY_HEADERS: Final = (
 )  # fmt: skip
 
 
-def _memo_key() -> tuple[Any, ...] | None:
+def _memo_key(req: Any, ctx: Any) -> tuple[Any, ...] | None:
     """Everything the answer to this request can depend on: the routed view and its values
     (as matched, before any preprocessor), the method, the peer and scheme (before ``ProxyFix``)
     and the headers the token and the HTTP context come from. None when a value is not
     hashable (a custom URL converter's): such a request is decided in full."""
-    environ = request.environ
+    environ = req.environ
     original = environ.get("werkzeug.proxy_fix.orig") or {}
     key = (
-        request.method, request.endpoint, tuple(g.get("_iamguard_view_args", {}).items()),
+        req.method, req.url_rule.endpoint, tuple(ctx.get("_iamguard_view_args", {}).items()),
         original.get("REMOTE_ADDR", environ.get("REMOTE_ADDR")),
         original.get("wsgi.url_scheme", environ.get("wsgi.url_scheme")),
         *[environ.get(name) for name in _KEY_HEADERS],
