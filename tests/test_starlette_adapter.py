@@ -655,3 +655,16 @@ def test_fastapi_dependency(
     assert status == 401 and headers["www-authenticate"] == "Bearer"
     assert call("GET", "/open")[0] == 200
     assert ran("fastapi") == ["gita"]
+
+
+def test_fastapi_dependency_behind_middleware_decides_once(
+    transport: Any, guard: Guard, tokens: dict[str, str]
+) -> None:
+    """Behind the middleware, the dependency returns the session the middleware allowed for
+    this permission without deciding it again."""
+    call = transport(fastapi_app(guard, True))
+    before = guard.hits + guard.misses
+    status, _, body = call("DELETE", "/images/decided-once", tokens["sita"])
+    assert (status, json.loads(body)) == (200, {"deleted": "decided-once"})
+    assert guard.hits + guard.misses - before == 1
+    assert ran("fastapi") == ["sita"]
