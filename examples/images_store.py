@@ -101,5 +101,5 @@ def not_found(image_id: str) -> dict[str, Any]:
 def demo_guard(url: str | None = None) -> Guard:
     """The Guard over the demo store: ``url``, else ``$IAMGUARD_STORE``, else
     ``sqlite:///iamguard-demo.db`` (create it with ``iamguard demo``)."""
-    store = open_store(url or os.environ.get(STORE_ENV) or DEMO_STORE)
+    store = open_store(url or os.environ.get(STORE_ENV) or DEMO_STORE, create=False)
     return Guard(store, issuer=ISSUER, audience=AUDIENCE)

@@ -7,11 +7,21 @@ version (at most every ``poll_interval`` seconds, or at once after a change noti
 drops exactly the views that depended on a changed key. Writes committed through the same store
 object are seen at once. Compiled policies are cached by their text, so an unchanged policy is
 never compiled twice.
+
+When the store cannot be reached the read model fails closed: what it holds is used for at most
+``poll_interval`` seconds after the last check that succeeded (the staleness it always allows);
+from then on ``refresh`` raises the store's error (``StoreUnavailable``: a 503) until a check
+succeeds again. After a failed check the store is asked again only once ``poll_interval`` has
+passed (or at once on a change notification), so that a dead server is not asked on every
+request; meanwhile ``refresh`` raises at once. One thread checks at a time; the others wait for
+its outcome. Recovery needs nothing but the store answering again: the next check catches up
+with every change committed meanwhile, through the change log.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -19,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from iamguard.errors import StoreCorrupted
+from iamguard.errors import MalformedPolicyDocument, StoreCorrupted, StoreError
 from iamguard.iam.base import SEPARATOR
 from iamguard.model import Tag
 from iamguard.policy import Policy, PolicySet
@@ -28,6 +38,7 @@ from iamguard.stores.base import Change, Data, Reader, Store
 Token = tuple[str, str, str]  # (what, account, name), lower-cased: what a view depends on
 _EMPTY_SET: Final = PolicySet()
 _GENERATIONS: Final = itertools.count(1)
+_log = logging.getLogger("iamguard.readmodel")
 
 
 @dataclass(frozen=True)
@@ -94,8 +105,13 @@ class ReadModel:
         self._compiled: OrderedDict[str, Policy] = OrderedDict()
         self._records: OrderedDict[Token, Data | None] = OrderedDict()
         self._version = store.version()
-        self._checked = monotonic()
+        #: Grows each time this model takes in changes; unlike the store's version (which a
+        #: store restored from a backup reuses) it never repeats, so caches may key on it.
+        self.generation = 0
+        self._checked = monotonic()  # when the last check that succeeded began
         self._notified = False
+        self._check_lock = threading.Lock()
+        self._failure: tuple[float, StoreError] | None = None  # when the last check failed, why
         self._listener = store.listen(self.notify)
 
     def close(self) -> None:
@@ -114,19 +130,55 @@ class ReadModel:
             self._notified = True
 
     def refresh(self, *, force: bool = False) -> None:
-        """Catch up with the store if it is time to check (or ``force``)."""
+        """Catch up with the store if it is time to check (or ``force``); raise ``StoreError``
+        when the store cannot tell (see the module: what is held is then no longer used)."""
+        if not (force or self._due()):
+            return
+        with self._check_lock:
+            if force or self._due():  # else another thread has just checked
+                self._check(force)
+
+    def _due(self) -> bool:
+        """Is it time to check: a change notified, written here, or the poll interval over?"""
+        return (
+            self._notified
+            or self.store.last_written > self._version
+            or self._monotonic() - self._checked >= self.poll_interval
+        )
+
+    def _check(self, force: bool) -> None:
         now = self._monotonic()
-        own_write = self.store.last_written > self._version
-        if not (force or own_write or self._notified or now - self._checked >= self.poll_interval):
-            return
-        self._checked = now
+        failure = self._failure
+        if failure is not None and not (force or self._notified):
+            failed_at, error = failure
+            if now - failed_at < self.poll_interval:
+                raise type(error)(error.message) from error  # do not ask again so soon
         self._notified = False
-        current = self.store.version()
-        if current == self._version:
-            return
-        changes = self.store.changes_since(self._version)
+        try:
+            current = self.store.version()
+            if current > self._version:
+                self._catch_up(current, self.store.changes_since(self._version))
+            elif current < self._version:
+                self._catch_up(current, None)
+        except StoreError as e:
+            self._failure = (self._monotonic(), e)
+            raise
+        self._checked = now
+        self._failure = None
+
+    def _catch_up(self, current: int, changes: list[Change] | None) -> None:
+        """Drop what changed since this model's version: everything if the log is too short, or
+        if the store went back in time (restored from a backup, or a replica that lost commits
+        took over), when its change log no longer describes what this model holds."""
         with self._lock:
-            if changes is None:  # the log no longer reaches back: start over
+            if current < self._version:
+                _log.warning(
+                    "the store's model version went back from %d to %d: reloading everything",
+                    self._version, current,
+                )  # fmt: skip
+                changes = None
+                self._version = current
+            if changes is None:  # start over
                 self._views.clear()
                 self._dependents.clear()
                 self._records.clear()
@@ -137,6 +189,7 @@ class ReadModel:
                         for key in list(self._dependents.get(token, ())):
                             self._drop(key)
             self._version = max(current, self._version)
+            self.generation += 1
 
     def record(self, kind: str, account: str, key: str) -> Data | None:
         """One record of the store (a revocation, a service), cached until it changes."""
@@ -145,10 +198,10 @@ class ReadModel:
             if token in self._records:
                 self._records.move_to_end(token)
                 return self._records[token]
-        version = self._version
+        generation = self.generation
         data = self.store.read(lambda tx: tx.get(kind, account, key))
         with self._lock:
-            if self._version == version:
+            if self.generation == generation:
                 self._records[token] = data
                 while len(self._records) > self.max_principals:
                     self._records.popitem(last=False)
@@ -163,7 +216,7 @@ class ReadModel:
         version = self.record(
             "policy_version", account, f"{name}{SEPARATOR}{policy['default_version_id']}"
         )
-        return None if version is None else self.compile(version["document"], name)
+        return None if version is None else self._stored(version["document"], name)
 
     def _drop(self, key: tuple[str, str, str]) -> None:
         """Forget a view and every dependency entry pointing at it (call with the lock held)."""
@@ -191,10 +244,10 @@ class ReadModel:
             if key in self._views:
                 self._views.move_to_end(key)
                 return self._views[key]
-        version = self._version
+        generation = self.generation
         view = self.store.read(lambda tx: self._load(tx, kind, account, name))
         with self._lock:
-            if self._version != version:
+            if self.generation != generation:
                 return view  # the model moved on while loading: use it, but do not keep it
             self._views[key] = view
             tokens = view.tokens if view else frozenset({(kind, account, name.lower())})
@@ -225,7 +278,7 @@ class ReadModel:
             for attachment in tx.find("attachment", account, parent=owner):
                 identity.append(self._managed(tx, account, attachment["policy_arn"], tokens))
             for inline in tx.find("inline_policy", account, parent=owner):
-                identity.append(self.compile(inline["document"], f"{owner}/{inline['name']}"))
+                identity.append(self._stored(inline["document"], f"{owner}/{inline['name']}"))
         boundary_arn = entity.get("permissions_boundary")
         boundary = (
             PolicySet([self._managed(tx, account, boundary_arn, tokens)])
@@ -234,7 +287,7 @@ class ReadModel:
         )
         trust = None
         if kind == "role":
-            trust = self.compile(entity["assume_role_policy"], f"role/{entity_name}/trust", "trust")
+            trust = self._stored(entity["assume_role_policy"], f"role/{entity_name}/trust", "trust")
         return PrincipalView(
             kind=kind, account=account, name=entity_name, arn=entity["arn"],
             unique_id=entity.get("user_id") or entity.get("role_id") or "",
@@ -254,7 +307,15 @@ class ReadModel:
         version = tx.get("policy_version", account, key)
         if version is None:
             raise StoreCorrupted(f"the default version of `{policy_arn}` is missing from the store")
-        return self.compile(version["document"], name)
+        return self._stored(version["document"], name)
+
+    def _stored(self, text: str, name: str, kind: str = "identity") -> Policy:
+        """A policy read from the store, compiled: ``StoreCorrupted`` when it does not parse
+        (the store was written around the management API's validation)."""
+        try:
+            return self.compile(text, name, kind)
+        except MalformedPolicyDocument as e:
+            raise StoreCorrupted(f"stored policy `{name}` does not parse: {e.message}") from e
 
     def compile(self, text: str, name: str, kind: str = "identity") -> Policy:
         """A compiled policy, shared by every view that holds the same text under the same name."""

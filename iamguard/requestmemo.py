@@ -6,8 +6,9 @@ input the HTTP context is built from (peer address, scheme, ``User-Agent``, ``Re
 ``X-Forwarded-For``/``-Proto``). ``recall`` gives a remembered answer again only while the full
 path would still give it:
 
-- the read model is at the version the answer was decided at: every write to the store
-  (policies, memberships, tags, revocations, deletions, signing keys) moves the version;
+- the read model has taken in no change since the answer was decided (its ``generation``):
+  every write to the store (policies, memberships, tags, revocations, deletions, signing keys)
+  is one;
 - the token is inside its validity window (``nbf``/``iat`` to ``exp``, with the leeway), and
   the key ring has not changed (its signing key is still there);
 - when the principal's policies read the clock (``aws:CurrentTime``, ``aws:EpochTime``,
@@ -37,16 +38,17 @@ DEFAULT_REQUEST_MEMO: Final = 4_096
 
 @dataclass(frozen=True, slots=True)
 class Stamp:
-    """Taken before a request is decided: the model version, and the time its context uses."""
+    """Taken before a request is decided: the read model's generation, and the time its
+    context uses."""
 
-    version: int
+    generation: int
     now: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
     value: Any
-    version: int
+    generation: int  # the read model's
     ring: int  # the key ring's generation, its signing key in it
     not_before: float
     expires: float
@@ -73,11 +75,11 @@ class RequestMemo:
         build its context with ``now``."""
         model = self._guard.authorizer.read_model
         model.refresh()
-        return Stamp(model.version, self._guard.clock())
+        return Stamp(model.generation, self._guard.clock())
 
     def recall(self, key: Hashable) -> Any:
         """The value remembered for ``key`` while its answer still holds, else None. May
-        raise ``StoreError`` (checking the model version reads the store)."""
+        raise ``StoreError`` (checking for changes reads the store)."""
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -85,7 +87,7 @@ class RequestMemo:
         model.refresh()
         now = tokens.clock()
         if (
-            model.version != entry.version
+            model.generation != entry.generation
             or not entry.not_before <= now < entry.expires
             or tokens.ring.generation != entry.ring
             or (entry.second is not None and int(now) != entry.second)
@@ -108,7 +110,7 @@ class RequestMemo:
         validity = self._tokens.validity(token)
         if reads_clock is None or validity is None:
             return
-        if self._model.version != stamp.version:
+        if self._model.generation != stamp.generation:
             return  # the model moved while deciding: the decision may mix two versions
         second = None
         if reads_clock:
@@ -116,7 +118,7 @@ class RequestMemo:
             if int(self._tokens.clock()) != second:
                 return  # decided across a second boundary
         ring, not_before, expires = validity
-        entry = _Entry(value, stamp.version, ring, not_before, expires, second)
+        entry = _Entry(value, stamp.generation, ring, not_before, expires, second)
         with self._lock:
             while len(self._entries) >= self._maxsize:
                 del self._entries[next(iter(self._entries))]

@@ -33,7 +33,7 @@ from iamguard.errors import (
 from iamguard.iam import IAM
 from iamguard.iam.base import Clock, tag_character, utc_now
 from iamguard.iam.mfa import ROOT_OWNER
-from iamguard.passwords import DUMMY_PASSWORD_HASH, verify_password, verify_secret
+from iamguard.passwords import dummy_password_hash, verify_password, verify_secret
 from iamguard.policy import AccessRequest, Decision, Effect, Policy, PolicySet, Reason, evaluate
 from iamguard.policy.evaluate import resource_policy_allows
 from iamguard.policy.limits import (
@@ -52,7 +52,7 @@ ROLE_SESSION_MIN: Final = 900
 CHAINED_SESSION_MAX: Final = 3600
 MAX_POLICY_ARNS: Final = 10
 MAX_SESSION_TAGS: Final = 50
-SESSION_MEMO: Final = 10_000  # authenticated sessions remembered (per model version)
+SESSION_MEMO: Final = 10_000  # authenticated sessions remembered (per model generation)
 PACKED_SIZE: Final = 4096  # session policy, policy ARNs and tags together, in a token of 8 KB
 _EXTERNAL_ID: Final = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 _SESSION_NAME: Final = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
@@ -152,7 +152,7 @@ class STS:
         keys = self._throttle_keys(account_id, "root", source_ip)
         self._throttled(keys)
         login = self.store.read(lambda tx: tx.get("root_login", account_id, "root"))
-        encoded = login["password_hash"] if login else DUMMY_PASSWORD_HASH
+        encoded = login["password_hash"] if login else dummy_password_hash()
         valid = verify_password(encoded, password)  # the same work for an unknown account
         if not (login and valid and login["email"].lower() == email.lower()):
             self._failed(keys, account_id, "root", source_ip)
@@ -313,8 +313,8 @@ class STS:
         model = self.authorizer.read_model
         model.refresh()
         # Whether the principal exists and the session is revoked changes only with the model,
-        # so a session checked at this model version stays good until the version moves.
-        memo_key = (token, model.version)  # the token itself: never another with its jti
+        # so a session checked in this model generation stays good until the model changes.
+        memo_key = (token, model.generation)  # the token itself: never another with its jti
         with self._sessions_lock:
             known = self._sessions.get(memo_key)
         if known is not None:
@@ -382,7 +382,7 @@ class STS:
             )
 
         user, profile = self.store.read(read)
-        encoded = profile["password_hash"] if profile else DUMMY_PASSWORD_HASH
+        encoded = profile["password_hash"] if profile else dummy_password_hash()
         valid = verify_password(encoded, password or "")  # the same work whatever is missing
         return user if (user and profile and valid) else None
 

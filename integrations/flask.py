@@ -123,6 +123,8 @@ class _State:
     trusted_proxies: tuple[Network, ...]
     public_endpoints: frozenset[str]
     checked_rules: set[tuple[str, str]] = field(default_factory=set)  # endpoint, rule
+    # Names this app in request-memo keys: apps may share a Guard, not their views' rules.
+    memo_id: object = field(default_factory=object)
 
 
 class IAMGuard:
@@ -132,7 +134,9 @@ class IAMGuard:
     ``IAMGUARD_*`` key is an error, to catch typos):
 
     - ``IAMGUARD_STORE``: a store URL (``memory://``, ``sqlite:///path``, ``postgresql://...``)
-      to build the Guard from when ``guard=`` is not passed. One of the two is required.
+      to build the Guard from when ``guard=`` is not passed. One of the two is required. A
+      SQLite file must exist (``iamguard import`` creates one): a mistyped path is an error,
+      not a new, empty store that denies everything.
     - ``IAMGUARD_ISSUER``, ``IAMGUARD_AUDIENCE``: the tokens' ``iss`` and ``aud`` for that
       Guard (default ``iamguard``). With ``guard=`` they are an error: configure the Guard.
     - ``IAMGUARD_TRUSTED_PROXIES``: a list of CIDRs (default none) whose ``X-Forwarded-For``
@@ -193,7 +197,7 @@ class IAMGuard:
             if not isinstance(value, str) or not value:
                 raise ValueError(f"config `{key}`: must be a non-empty string")
         return Guard(
-            open_store(url),
+            open_store(url, create=False),
             issuer=tokens.get("IAMGUARD_ISSUER", "iamguard"),
             audience=tokens.get("IAMGUARD_AUDIENCE", "iamguard"),
         )
@@ -326,7 +330,7 @@ def _enforce() -> Response | None:
     if req.routing_exception is not None or req.url_rule is None:
         return None  # 404, 405, a redirect: Flask answers, no view runs
     state: _State = current_app.extensions[EXTENSION]
-    key = _memo_key(req, ctx) if not state.extension._context_providers else None
+    key = _memo_key(state, req, ctx) if not state.extension._context_providers else None
     if key is not None:
         try:
             remembered: tuple[Session, Decision] | None = state.guard.requests.recall(key)
@@ -387,15 +391,16 @@ _KEY_HEADERS: Final = (
 )  # fmt: skip
 
 
-def _memo_key(req: Any, ctx: Any) -> tuple[Any, ...] | None:
-    """Everything the answer to this request can depend on: the routed view and its values
+def _memo_key(state: _State, req: Any, ctx: Any) -> tuple[Any, ...] | None:
+    """Everything the answer to this request can depend on: the app, the routed view and its values
     (as matched, before any preprocessor), the method, the peer and scheme (before ``ProxyFix``)
     and the headers the token and the HTTP context come from. None when a value is not
     hashable (a custom URL converter's): such a request is decided in full."""
     environ = req.environ
     original = environ.get("werkzeug.proxy_fix.orig") or {}
     key = (
-        req.method, req.url_rule.endpoint, tuple(ctx.get("_iamguard_view_args", {}).items()),
+        state.memo_id, req.method, req.url_rule.endpoint,
+        tuple(ctx.get("_iamguard_view_args", {}).items()),
         original.get("REMOTE_ADDR", environ.get("REMOTE_ADDR")),
         original.get("wsgi.url_scheme", environ.get("wsgi.url_scheme")),
         *[environ.get(name) for name in _KEY_HEADERS],

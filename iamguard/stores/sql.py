@@ -13,14 +13,27 @@ serialize (or deadlock), it runs again after a short random pause, up to ``max_a
 then raises ``ConcurrentModification``. Reads never wait: a deferred SQLite transaction, REPEATABLE
 READ READ ONLY on PostgreSQL. On PostgreSQL each write also notifies channel ``iamguard_changes``
 with the new version when it commits; ``SQLStore.listen`` delivers those notifications.
+
+No call waits on PostgreSQL for ever: connecting takes at most ``connect_timeout`` seconds, the
+server cancels a statement after ``statement_timeout`` seconds (and ends a session left idle in
+a transaction as long), and a server that sends no answer at all for ``statement_timeout`` + 0.5
+seconds (frozen, or cut off by the network) is taken for down: the connection is closed and the
+call raises ``StoreUnavailable``. A pooled connection is pinged before use, so a restarted
+server costs one ping, not a failed call.
+
+A SQLite file that does not exist is created, as SQLite itself does, unless ``create=False``:
+then opening it raises ``StoreUnavailable``, so that a mistyped path is an error rather than a
+new, empty store that denies everything.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -138,9 +151,11 @@ class SQLStore(Store):
 
     Thread-safe: share one per process. A PostgreSQL schema other than the default is chosen in
     the URL: ``?options=-csearch_path%3Dmyschema``. ``busy_timeout``: seconds a writer waits for
-    the others. ``connect_timeout``: seconds to reach a PostgreSQL server. ``max_attempts``: runs
-    of a PostgreSQL write that keeps failing to serialize. ``log_limit``: versions kept in the
-    change log. ``pool_size``: connections kept open.
+    the others. ``connect_timeout``: seconds to reach a PostgreSQL server. ``statement_timeout``:
+    seconds a PostgreSQL statement may run, and (plus 0.5) the longest wait for any answer from
+    the server. ``max_attempts``: runs of a PostgreSQL write that keeps failing to serialize.
+    ``log_limit``: versions kept in the change log. ``pool_size``: connections kept open.
+    ``create``: create a SQLite file that does not exist (else ``StoreUnavailable``).
     """
 
     def __init__(
@@ -149,9 +164,11 @@ class SQLStore(Store):
         *,
         busy_timeout: float = 5.0,
         connect_timeout: float = 5.0,
+        statement_timeout: float = 10.0,
         max_attempts: int = 8,
         log_limit: int = 10_000,
         pool_size: int = 5,
+        create: bool = True,
     ) -> None:
         parsed = _parse(url)
         self.backend: str = parsed.get_backend_name()  # "sqlite" or "postgresql"
@@ -161,6 +178,7 @@ class SQLStore(Store):
         self._where = f"store `{parsed.render_as_string(hide_password=True)}`"
         self._busy_timeout = busy_timeout
         self._connect_timeout = max(2, round(connect_timeout))  # libpq: whole seconds, 2 at least
+        self._statement_timeout = statement_timeout
         self._max_attempts = max_attempts
         self._log_limit = log_limit
         self._closed = False
@@ -171,6 +189,7 @@ class SQLStore(Store):
         self._file: str | None = None
         if self.backend == "sqlite" and "uri" not in parsed.query:
             self._file = os.path.abspath(parsed.database or "")
+            self._check_file(self._file, create)
         if self.backend == "sqlite":
             engine = create_engine(
                 parsed, pool_size=pool_size, connect_args={"timeout": busy_timeout}
@@ -185,8 +204,13 @@ class SQLStore(Store):
                 parsed,
                 pool_size=pool_size,
                 pool_pre_ping=True,  # a restarted server costs one ping, not a failed request
-                connect_args={"connect_timeout": self._connect_timeout},
+                pool_timeout=self._connect_timeout,  # every connection busy: wait no longer
+                connect_args={
+                    "connect_timeout": self._connect_timeout,
+                    "options": _server_options(parsed, statement_timeout),
+                },
             )
+            event.listen(engine, "do_connect", self._pg_connect)
             self._reader = engine.execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
@@ -291,6 +315,23 @@ class SQLStore(Store):
         return listener
 
     # internals
+    def _check_file(self, path: str, create: bool) -> None:
+        """Refuse a missing SQLite file unless ``create``; say so when one is created."""
+        if os.path.exists(path):
+            return
+        if not create:
+            raise StoreUnavailable(
+                f"{self._where}: the database file does not exist"
+                " (a new store is created only when asked: create=True)"
+            )
+        _log.info("%s: the database file does not exist: creating a new, empty store", self._where)
+
+    def _pg_connect(self, _dialect: Any, _record: Any, args: Any, kwargs: Any) -> Any:
+        """A psycopg connection whose every wait for the server is bounded (see the module)."""
+        conn = _bounded_connection().connect(*args, **kwargs)
+        conn.answer_timeout = self._statement_timeout + 0.5
+        return conn
+
     def _connect(self, engine: Engine) -> Connection:
         if self._closed:
             raise StoreError(f"{self._where}: the store is closed")
@@ -327,8 +368,9 @@ class SQLStore(Store):
             with self._connect(self._reader) as conn, conn.begin():
                 if self._schema_version(conn) == SCHEMA_VERSION:
                     return
-            with self._connect(self._migrator) as conn, conn.begin():
+            with self._connect(self._migrator) as conn, conn.begin(), _unbounded(conn):
                 if self.backend == "postgresql":
+                    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")  # an index may be big
                     conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
                 for step in range(self._schema_version(conn) + 1, SCHEMA_VERSION + 1):
                     _MIGRATIONS[step](conn)
@@ -388,6 +430,11 @@ class SQLStore(Store):
             )
         if code in ("SQLITE_READONLY", "25006"):
             return StoreError(f"{self._where}: the store is read-only: {detail}")
+        if code == "SQLITE_READONLY_DIRECTORY":  # not even readable
+            return StoreUnavailable(
+                f"{self._where}: the file's folder is read-only, and SQLite needs it writable"
+                f" to keep its `-wal` and `-shm` files: {detail}"
+            )
         if code in ("SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_ERROR") or (
             code.startswith("42") and code != "42501"  # a missing table, not a missing grant
         ):
@@ -547,6 +594,112 @@ class Listener:
             self._callback(version)
         except Exception:
             _log.exception("%s: a change listener failed", self._where)
+
+
+class _Watchdog:
+    """Cuts the connection of a PostgreSQL call that waits for the server past its deadline.
+
+    libpq waits for an answer as long as the socket stays open, and a frozen server's kernel
+    keeps it open (it even acknowledges what is sent). Shutting the socket down wakes the
+    waiting call, which then fails like any lost connection.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._waiting: dict[int, tuple[float, int, Any]] = {}  # id -> (deadline, socket, conn)
+        self._soonest = float("inf")
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def watching(self, conn: Any, fd: int, seconds: float) -> Iterator[None]:
+        """Cut ``conn`` (whose socket is ``fd``) if the block runs longer than ``seconds``."""
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            self._waiting[id(conn)] = (deadline, fd, conn)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="iamguard-watchdog", daemon=True
+                )
+                self._thread.start()
+            if deadline < self._soonest:
+                self._cond.notify()
+        try:
+            yield
+        finally:
+            with self._cond:  # the socket is not closed while it is registered: no stray cut
+                self._waiting.pop(id(conn), None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for key, (deadline, fd, conn) in list(self._waiting.items()):
+                    if deadline <= now:
+                        del self._waiting[key]
+                        conn.cut_off = True
+                        _shut_down(fd)
+                self._soonest = min((w[0] for w in self._waiting.values()), default=float("inf"))
+                self._cond.wait(None if not self._waiting else self._soonest - now)
+
+
+_WATCHDOG: Final = _Watchdog()
+
+
+def _shut_down(fd: int) -> None:
+    """Shut a socket down for both directions, through a duplicate of its descriptor."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: the call it belonged to has ended
+
+
+@functools.cache
+def _bounded_connection() -> Any:
+    """psycopg's ``Connection`` with every wait for the server bounded by ``answer_timeout``."""
+    import psycopg  # noqa: PLC0415 -- SQLite users need not install it
+
+    class BoundedConnection(psycopg.Connection[Any]):
+        answer_timeout: float | None = None
+        cut_off = False
+
+        def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            if self.answer_timeout is None or self.closed:
+                return super().wait(gen, *args, **kwargs)
+            timeout = self.answer_timeout
+            with _WATCHDOG.watching(self, self.pgconn.socket, timeout):
+                try:
+                    return super().wait(gen, *args, **kwargs)
+                except psycopg.OperationalError as e:
+                    if not self.cut_off:
+                        raise
+                    message = f"no answer from the server within {timeout:g} s"
+                    raise psycopg.OperationalError(message) from e
+
+    return BoundedConnection
+
+
+@contextmanager
+def _unbounded(conn: Connection) -> Iterator[None]:
+    """No client-side bound on waits for the server in the block (a long migration)."""
+    dbapi = conn.connection.dbapi_connection
+    bound = getattr(dbapi, "answer_timeout", None)
+    if bound is None:
+        yield
+        return
+    dbapi.answer_timeout = None  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        dbapi.answer_timeout = bound  # type: ignore[union-attr]
+
+
+def _server_options(parsed: URL, statement_timeout: float) -> str:
+    """libpq's ``options`` for the URL's own plus iamguard's session settings."""
+    millis = max(1, round(statement_timeout * 1000))
+    given = parsed.query.get("options", "")
+    own = f"-c statement_timeout={millis} -c idle_in_transaction_session_timeout={millis}"
+    return " ".join(filter(None, (given if isinstance(given, str) else " ".join(given), own)))
 
 
 def _parse(url: str) -> URL:
