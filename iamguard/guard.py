@@ -28,6 +28,7 @@ from cachetools import LRUCache
 
 from iamguard.audit import audit
 from iamguard.authorizer import Authorizer
+from iamguard.errors import NotAuthenticated
 from iamguard.iam.base import Clock, utc_now
 from iamguard.keystore import StoredKeyRing
 from iamguard.policy import AccessRequest, Decision, Policy, PolicySet, evaluate
@@ -94,8 +95,13 @@ class Guard:
         return hits / total if total else 0.0
 
     def authenticate(self, token: str) -> Session:
-        """The session a bearer token proves; ``NotAuthenticated`` (401) otherwise."""
-        return self.sts.authenticate(token)
+        """The session a bearer token proves; ``NotAuthenticated`` (401) otherwise, audited as
+        ``authentication.failed`` with its code and reason (never the token)."""
+        try:
+            return self.sts.authenticate(token)
+        except NotAuthenticated as e:
+            audit("authentication.failed", code=e.code, reason=e.message)
+            raise
 
     def authorize(
         self,
@@ -174,10 +180,14 @@ class Guard:
         layers = (given, self._session_keys(session), self._principal_keys(session, view))
         now: datetime | None = None
         values = []
+        value: object
         for key in read:
             for layer in layers:
                 if key in layer:
-                    value = context_value(layer[key])
+                    try:
+                        value = context_value(layer[key])
+                    except Exception:  # a value no key can hold: evaluation meets it and denies
+                        value = object()  # equal to nothing: never a cache hit
                     break
             else:
                 if key in _TIME_KEYS:

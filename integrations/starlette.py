@@ -385,7 +385,7 @@ class IAMGuardMiddleware:
             await self.app(scope, receive, send)
             return
         scope[_CONFIG] = self.config
-        key = _memo_key(scope) if self.config.context_provider is None else None
+        key = _memo_key(self, scope) if self.config.context_provider is None else None
         answer: _Granted | Answer | None = self._recall(key) if key is not None else None
         if answer is None:
             answer = await self._decide(scope, key)
@@ -468,14 +468,16 @@ class _Granted:
     rules: frozenset[Permission]
 
 
-def _memo_key(scope: Scope) -> tuple[Any, ...]:
-    """Everything the answer to a request can depend on: its type, method, scheme, paths and
-    peer, and the headers the token, the routing (``Host``) and the HTTP context are read from
-    (all their lines, in order; other headers change nothing)."""
+def _memo_key(middleware: IAMGuardMiddleware, scope: Scope) -> tuple[Any, ...]:
+    """Everything the answer to a request can depend on: the middleware (its app's routes and
+    rules; apps may share a Guard), the request's type, method, scheme, paths and peer, and the
+    headers the token, the routing (``Host``) and the HTTP context are read from (all their
+    lines, in order; other headers change nothing)."""
     client = scope.get("client")
     key: list[Any] = [
-        scope["type"], scope.get("method"), scope.get("scheme"), scope.get("root_path", ""),
-        scope["path"], scope.get("raw_path"), client[0] if client else None,
+        middleware, scope["type"], scope.get("method"), scope.get("scheme"),
+        scope.get("root_path", ""), scope["path"], scope.get("raw_path"),
+        client[0] if client else None,
     ]  # fmt: skip
     for name, value in scope["headers"]:
         if name.lower() in _KEY_HEADERS:
