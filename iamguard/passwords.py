@@ -4,6 +4,7 @@ constant time."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -34,9 +35,12 @@ def verify_password(encoded: str, password: str) -> bool:
         return False
 
 
-# A hash checked when there is no real one, so that an unknown user costs as much as a wrong
-# password and the two cannot be told apart by timing.
-DUMMY_PASSWORD_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def dummy_password_hash() -> str:
+    """A hash to check when there is no real one, so that an unknown user costs as much as a
+    wrong password and the two cannot be told apart by timing (made on first use: hashing
+    takes a good part of a second, which every process would otherwise pay at import)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def hash_secret(secret: str) -> str:

@@ -43,7 +43,7 @@ from iamguard.errors import (
 )
 from iamguard.iam import IAM
 from iamguard.modelfile import LoadedSecrets, build_model, install_model
-from iamguard.passwords import DUMMY_PASSWORD_HASH, hash_password
+from iamguard.passwords import dummy_password_hash, hash_password
 from iamguard.sessions import ASSUMED_ROLE, Session
 from iamguard.stores import open_store
 from iamguard.stores.base import Store
@@ -1111,8 +1111,8 @@ def test_dummy_hash_costs_what_a_real_one_does() -> None:
     def parameters(encoded: str) -> str:
         return encoded.rsplit("$", 2)[0]  # $argon2id$v=19$m=...,t=...,p=...
 
-    assert parameters(DUMMY_PASSWORD_HASH) == parameters(hash_password("Another-passw0rd"))
-    assert parameters(DUMMY_PASSWORD_HASH).startswith("$argon2id$")
+    assert parameters(dummy_password_hash()) == parameters(hash_password("Another-passw0rd"))
+    assert parameters(dummy_password_hash()).startswith("$argon2id$")
 
 
 def test_root_signs_in_with_email_in_any_case(team: Team) -> None:
