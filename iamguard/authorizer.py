@@ -20,9 +20,10 @@ from iamguard.iam.base import Clock, utc_now
 from iamguard.policy import AccessRequest, Decision, Effect, Policy, PolicySet, Reason, evaluate
 from iamguard.readmodel import PrincipalView, ReadModel
 from iamguard.sessions import ROOT, SERVICE, Session
-from iamguard.stores.base import Store
+from iamguard.stores.base import Reader, Store
 
 _NO_POLICIES = PolicySet()
+_ATTEMPTS = 3  # reads from the read model before a request is read in one store transaction
 _ALLOWS_NOTHING = Policy.parse(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "NotAction": "*", "Resource": "*"}]},
     name="missing-session-policy",
@@ -45,8 +46,9 @@ class Authorizer:
         self.clock = clock
         self.read_model = read_model or ReadModel(store)
 
-    def principal(self, arn: str) -> PrincipalView | None:
-        """The user or role behind a principal ARN (a role session's role), or None."""
+    def principal(self, arn: str, tx: Reader | None = None) -> PrincipalView | None:
+        """The user or role behind a principal ARN (a role session's role), or None; read from
+        ``tx`` (uncached) when given."""
         parsed = parse_arn(arn)
         if parsed is None or parsed.partition != self.partition or parsed.region:
             return None
@@ -54,13 +56,13 @@ class Authorizer:
             return None
         if parsed.service == "iam" and parsed.resource.startswith("user/"):
             name = parsed.resource.rsplit("/", 1)[-1]
-            view = self.read_model.user(parsed.account, name) if NAME.fullmatch(name) else None
+            view = self.read_model.user(parsed.account, name, tx) if NAME.fullmatch(name) else None
             return view if view is not None and view.arn == arn else None
         if parsed.service == "sts" and parsed.resource.startswith("assumed-role/"):
             parts = parsed.resource.split("/")
             if len(parts) != 3 or not all(NAME.fullmatch(p) for p in parts[1:]):
                 return None
-            return self.read_model.role(parsed.account, parts[1])
+            return self.read_model.role(parsed.account, parts[1], tx)
         return None
 
     def authorize(
@@ -83,6 +85,17 @@ class Authorizer:
         ):  # fmt: skip
             return self._root(principal, parsed.account, action, resource, context)
         view = self.principal(principal)
+        return self._evaluate(
+            principal, view, action, resource, context,
+            session_policies=session_policies, resource_policy=resource_policy,
+        )  # fmt: skip
+
+    def _evaluate(
+        self, principal: str, view: PrincipalView | None, action: str, resource: str,
+        context: Mapping[str, Any] | None, *, session_policies: Sequence[Policy] = (),
+        resource_policy: Policy | None = None,
+    ) -> Decision:  # fmt: skip
+        """Evaluate the request against ``view``'s policies (an implicit deny without one)."""
         request = AccessRequest(principal, action, resource, self.context(principal, view, context))
         if view is None:
             return evaluate(request)
@@ -112,19 +125,41 @@ class Authorizer:
         if session.principal_type == SERVICE:
             request = AccessRequest(session.principal, action, resource, given)
             return evaluate(request, resource=resource_policy)
-        return self.authorize(
-            session.principal, action, resource, given,
-            session_policies=self.session_policies(session), resource_policy=resource_policy,
+        self.read_model.refresh()
+        view, policies = self.gather(session)
+        return self._evaluate(
+            session.principal, view, action, resource, given,
+            session_policies=policies, resource_policy=resource_policy,
         )  # fmt: skip
 
-    def session_policies(self, session: Session) -> PolicySet:
-        """The session's policies: its inline policy and its managed ones as they are now. A
-        managed session policy that no longer exists allows nothing (a session never widens)."""
+    def gather(self, session: Session) -> tuple[PrincipalView | None, PolicySet]:
+        """The session's principal (None when unknown) and its session policies, both from one
+        state of the model: read again should the read model take in a change meanwhile, and
+        after ``_ATTEMPTS`` such changes read in one store transaction, uncached."""
+        model = self.read_model
+        for _ in range(_ATTEMPTS):
+            generation = model.generation
+            view = self.principal(session.principal)
+            policies = self.session_policies(session) if view is not None else _NO_POLICIES
+            if model.generation == generation:
+                return view, policies
+        return model.store.read(lambda tx: self._gather_in(tx, session))
+
+    def _gather_in(self, tx: Reader, session: Session) -> tuple[PrincipalView | None, PolicySet]:
+        """``gather``, read from ``tx``."""
+        view = self.principal(session.principal, tx)
+        return view, self.session_policies(session, tx) if view is not None else _NO_POLICIES
+
+    def session_policies(self, session: Session, tx: Reader | None = None) -> PolicySet:
+        """The session's policies: its inline policy and its managed ones as they are now (read
+        from ``tx``, uncached, when given). A managed session policy that no longer exists
+        allows nothing (a session never widens). Take them with the principal's view from
+        ``gather``, so that both come from one state of the model."""
         policies: list[Policy] = []
         if session.session_policy is not None:
             policies.append(self.read_model.compile(session.session_policy, "session-policy"))
         for arn in session.policy_arns:
-            policy = self.read_model.managed_policy(session.account, arn)
+            policy = self.read_model.managed_policy(session.account, arn, tx)
             policies.append(policy if policy is not None else _ALLOWS_NOTHING)
         return PolicySet(policies) if policies else _NO_POLICIES
 

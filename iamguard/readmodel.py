@@ -8,6 +8,12 @@ drops exactly the views that depended on a changed key. Writes committed through
 object are seen at once. Compiled policies are cached by their text, so an unchanged policy is
 never compiled twice.
 
+Everything the model holds belongs to one state of the store, its version: a load (a view, a
+record) also reads the version it saw, in the same transaction; should that be newer, the model
+first takes in the changes up to it, and it keeps only what was loaded at exactly its version.
+Taking in changes bumps ``generation``, so whatever is read from the model while the generation
+stays the same belongs to one state, cached or freshly loaded.
+
 When the store cannot be reached the read model fails closed: what it holds is used for at most
 ``poll_interval`` seconds after the last check that succeeded (the staleness it always allows);
 from then on ``refresh`` raises the store's error (``StoreUnavailable``: a 503) until a check
@@ -79,6 +85,25 @@ def _view_tokens(kind: str, account: str, key: str, head: str) -> list[Token]:
     if kind in ("policy", "policy_version"):
         return [("policy", account, head)]
     return []  # credentials and the like do not change what anyone may do
+
+
+def _version_token(account: str, name: str, policy: Data) -> Token:
+    """The cache token of a managed policy's default version record."""
+    return (
+        "record:policy_version",
+        account,
+        f"{name}{SEPARATOR}{policy['default_version_id']}".lower(),
+    )
+
+
+def _policy_records(tx: Reader, account: str, name: str) -> tuple[Data | None, Data | None]:
+    """A managed policy's record and its default version's, read in ``tx``."""
+    policy = tx.get("policy", account, name)
+    if policy is None:
+        return None, None
+    return policy, tx.get(
+        "policy_version", account, f"{name}{SEPARATOR}{policy['default_version_id']}"
+    )
 
 
 class ReadModel:
@@ -191,6 +216,30 @@ class ReadModel:
             self._version = max(current, self._version)
             self.generation += 1
 
+    def _advance(self, seen: int) -> None:
+        """Take in the changes up to version ``seen``, which a load has just seen: the store is
+        at least there, so what the model holds must be too before that load can be kept."""
+        with self._check_lock:
+            if seen <= self._version:
+                return  # another thread got there first
+            changes = self.store.changes_since(self._version)
+            if changes is not None:
+                changes = [c for c in changes if c.version <= seen]
+            self._catch_up(seen, changes)
+
+    def _settle(self, seen: int, generation: int) -> None:
+        """After a load begun at ``generation`` that saw store version ``seen``: catch up with
+        ``seen`` if the model is behind it. The load may then be kept if the model is at
+        exactly ``seen`` (checked with the lock held).
+
+        A load that saw an older version than the model's is used once, never kept: the model
+        moved on meanwhile (its generation changed, so no decision mixes the two) or, when it
+        did not, the store went back in time, and is checked at once."""
+        if seen > self._version:
+            self._advance(seen)
+        elif seen < self._version and self.generation == generation:
+            self.refresh(force=True)
+
     def record(self, kind: str, account: str, key: str) -> Data | None:
         """One record of the store (a revocation, a service), cached until it changes."""
         token = (f"record:{kind}", account, key.lower())
@@ -199,24 +248,63 @@ class ReadModel:
                 self._records.move_to_end(token)
                 return self._records[token]
         generation = self.generation
-        data = self.store.read(lambda tx: tx.get(kind, account, key))
+        data, seen = self.store.read(lambda tx: (tx.get(kind, account, key), tx.version()))
+        self._settle(seen, generation)
         with self._lock:
-            if self.generation == generation:
-                self._records[token] = data
-                while len(self._records) > self.max_principals:
-                    self._records.popitem(last=False)
+            if seen == self._version:
+                self._keep_record(token, data)
         return data
 
-    def managed_policy(self, account: str, policy_arn: str) -> Policy | None:
-        """A managed policy's default version, compiled (None when there is no such policy)."""
+    def _keep_record(self, token: Token, data: Data | None) -> None:
+        """Cache a record (call with the lock held)."""
+        self._records[token] = data
+        self._records.move_to_end(token)
+        while len(self._records) > self.max_principals:
+            self._records.popitem(last=False)
+
+    def managed_policy(
+        self, account: str, policy_arn: str, tx: Reader | None = None
+    ) -> Policy | None:
+        """A managed policy's default version, compiled (None when there is no such policy).
+
+        The policy and its default version are read in one transaction (or from ``tx``, then
+        not cached), so the version is never one the policy no longer names."""
         name = policy_arn.rsplit("/", 1)[-1]
-        policy = self.record("policy", account, name)
+        policy, version = (
+            self._policy_records(account, name)
+            if tx is None
+            else _policy_records(tx, account, name)
+        )
         if policy is None or policy.get("arn") != policy_arn:
             return None
-        version = self.record(
-            "policy_version", account, f"{name}{SEPARATOR}{policy['default_version_id']}"
-        )
         return None if version is None else self._stored(version["document"], name)
+
+    def _policy_records(self, account: str, name: str) -> tuple[Data | None, Data | None]:
+        """A managed policy's record and its default version's, cached until either changes."""
+        policy_token: Token = ("record:policy", account, name.lower())
+        records = self._records
+        with self._lock:
+            if policy_token in records:
+                policy = records[policy_token]
+                if policy is None:
+                    records.move_to_end(policy_token)
+                    return None, None
+                version_token = _version_token(account, name, policy)
+                if version_token in records:
+                    records.move_to_end(policy_token)
+                    records.move_to_end(version_token)
+                    return policy, records[version_token]
+        generation = self.generation
+        policy, version, seen = self.store.read(
+            lambda tx: (*_policy_records(tx, account, name), tx.version())
+        )
+        self._settle(seen, generation)
+        with self._lock:
+            if seen == self._version:
+                self._keep_record(policy_token, policy)
+                if policy is not None:
+                    self._keep_record(_version_token(account, name, policy), version)
+        return policy, version
 
     def _drop(self, key: tuple[str, str, str]) -> None:
         """Forget a view and every dependency entry pointing at it (call with the lock held)."""
@@ -230,25 +318,34 @@ class ReadModel:
                 if not keys:
                     del self._dependents[token]
 
-    def user(self, account: str, name: str) -> PrincipalView | None:
-        """The user's view, or None when there is no such user."""
-        return self._view("user", account, name)
+    def user(self, account: str, name: str, tx: Reader | None = None) -> PrincipalView | None:
+        """The user's view, or None when there is no such user (from ``tx``, uncached, if
+        given)."""
+        return self._view("user", account, name, tx)
 
-    def role(self, account: str, name: str) -> PrincipalView | None:
-        """The role's view, or None when there is no such role."""
-        return self._view("role", account, name)
+    def role(self, account: str, name: str, tx: Reader | None = None) -> PrincipalView | None:
+        """The role's view, or None when there is no such role (from ``tx``, uncached, if
+        given)."""
+        return self._view("role", account, name, tx)
 
-    def _view(self, kind: str, account: str, name: str) -> PrincipalView | None:
+    def _view(
+        self, kind: str, account: str, name: str, tx: Reader | None = None
+    ) -> PrincipalView | None:
+        if tx is not None:
+            return self._load(tx, kind, account, name)
         key = (kind, account, name.lower())
         with self._lock:
             if key in self._views:
                 self._views.move_to_end(key)
                 return self._views[key]
         generation = self.generation
-        view = self.store.read(lambda tx: self._load(tx, kind, account, name))
+        view, seen = self.store.read(lambda tx: (self._load(tx, kind, account, name), tx.version()))
+        self._settle(seen, generation)
         with self._lock:
-            if self.generation != generation:
-                return view  # the model moved on while loading: use it, but do not keep it
+            if seen != self._version:
+                return view  # older than the model: use it once, do not keep it
+            if key in self._views:  # another thread loaded it meanwhile, at this same version
+                return self._views[key]
             self._views[key] = view
             tokens = view.tokens if view else frozenset({(kind, account, name.lower())})
             for token in tokens:

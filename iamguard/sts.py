@@ -283,10 +283,9 @@ class STS:
         session_policies: PolicySet | list[Policy] = []
         view = None
         if caller.principal_type in (USER, ASSUMED_ROLE):  # root never assumes a role
-            view = self.authorizer.principal(caller.principal)
+            view, policies = self.authorizer.gather(caller)  # both from one model state
             if view is not None:
-                identity, boundary = view.identity, view.boundary
-                session_policies = self.authorizer.session_policies(caller)
+                identity, boundary, session_policies = view.identity, view.boundary, policies
         full_context = self.authorizer.context(caller.principal, view, context)
         request = AccessRequest(caller.principal, action, role_arn, full_context)
         decision = evaluate(

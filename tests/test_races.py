@@ -722,12 +722,6 @@ def test_requests_racing_a_policy_change_see_old_or_new(
     assert seen == POSSIBLE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Guard reads the principal's policies and the session's managed policies in separate "
-    "store transactions (readmodel view, then ReadModel.managed_policy), so a policy change "
-    "committed in between is seen by one and not the other",
-)
 def test_session_policies_racing_a_policy_change_see_old_or_new(
     store_url: str, iam: IAM, tmp_path: Path
 ) -> None:

@@ -4,15 +4,21 @@ store cannot be reached."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from iamguard.errors import StoreUnavailable
+from iamguard.guard import Guard
 from iamguard.iam import IAM, create_account
+from iamguard.policy import Decision
 from iamguard.readmodel import ReadModel
+from iamguard.sessions import Session
 from iamguard.stores.base import Change, Reader, Store, T, Writer
 from iamguard.stores.memory import MemoryStore
+from iamguard.stores.sql import SQLStore
 
 ACCOUNT = "123456789012"
 READ = {
@@ -183,3 +189,184 @@ def test_a_store_that_went_back_in_time_is_reloaded(caplog: pytest.LogCaptureFix
     assert model.version == restored.version()
     assert not model._views
     assert any("went back" in r.getMessage() for r in caplog.records)
+
+
+# --- one decision, one model state ----------------------------------------------------------------
+
+ONE, TWO = "arn:iamguard:orders::123456789012:order/1", "arn:iamguard:orders::123456789012:order/2"
+STATE_A = {  # allows GetOrder on every order but order 1
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "orders:GetOrder", "Resource": "*"},
+        {"Effect": "Deny", "Action": "orders:GetOrder", "Resource": ONE},
+    ],
+}
+STATE_B = {  # allows ListOrders only
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "orders:ListOrders", "Resource": "*"}],
+}
+# Each request's decision under A and under B. Identity policies of one state with the session
+# policy of the other would give another: "no session policy allows".
+NO_IDENTITY_ALLOW = ("ImplicitDeny", "no identity-based policy allows")
+DECISIONS = {
+    ("orders:GetOrder", ONE): (("ExplicitDeny", "explicit deny"), NO_IDENTITY_ALLOW),
+    ("orders:GetOrder", TWO): (("Allow", "allowed"), NO_IDENTITY_ALLOW),
+    ("orders:ListOrders", TWO): (NO_IDENTITY_ALLOW, ("Allow", "allowed")),
+}
+
+
+class Moving(Store):
+    """Another process's view of a store whose state moves at chosen moments: the functions
+    queued by ``before_read`` run just before the next read begins, those queued by
+    ``after_read`` just after it ends (each commits a write through another store object)."""
+
+    poll_interval = 3600.0  # the model takes in a change only when a read shows it
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.before: list[Callable[[], object]] = []
+        self.after: list[Callable[[], object]] = []
+        self.reads = 0
+
+    def before_read(self, *fns: Callable[[], object]) -> None:
+        self.before.extend(fns)
+
+    def after_read(self, *fns: Callable[[], object]) -> None:
+        self.after.extend(fns)
+
+    def read(self, fn: Callable[[Reader], T]) -> T:
+        if self.before:
+            self.before.pop(0)()
+        self.reads += 1
+        result = self._store.read(fn)
+        if self.after:
+            self.after.pop(0)()
+        return result
+
+    def write(self, fn: Callable[[Writer], T]) -> T:
+        return self._store.write(fn)
+
+    def version(self) -> int:
+        return self._store.version()
+
+    def changes_since(self, version: int) -> list[Change] | None:
+        return self._store.changes_since(version)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def moving(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[IAM, Moving]]:
+    """ram, with policy Orders (v1: state A, the default; v2: state B) attached and managed
+    through one store object; and ``Moving`` over another object on the same store."""
+    if request.param == "memory":
+        store: Store = MemoryStore()
+        other: Store = store
+    else:
+        store = SQLStore(f"sqlite:///{tmp_path / 'iamguard.db'}")
+        other = SQLStore(f"sqlite:///{tmp_path / 'iamguard.db'}")
+    create_account(store, email="root@example.com", password="Sup3r-secret!", account_id=ACCOUNT)
+    iam = IAM(store, ACCOUNT)
+    iam.create_user("ram")
+    policy = iam.create_policy("Orders", STATE_A)
+    iam.create_policy_version(policy.arn, STATE_B)
+    iam.attach_user_policy("ram", policy.arn)
+    try:
+        yield iam, Moving(other)
+    finally:
+        store.close()
+        other.close()
+
+
+def ram_session(iam: IAM) -> Session:
+    user = iam.get_user("ram")
+    now = int(time.time())
+    return Session(
+        principal=user.arn, principal_type="User", account=ACCOUNT, user_id=user.user_id,
+        issued_at=now, expires_at=now + 3600, token_id="t", name="ram",
+        policy_arns=(f"arn:iamguard:iam::{ACCOUNT}:policy/Orders",),
+    )  # fmt: skip
+
+
+def decisions(decide: Callable[[str, str], Decision]) -> set[int]:
+    """Which states (0: A, 1: B) the decisions of the requests in ``DECISIONS`` agree with:
+    each must agree with one, or it mixes the two."""
+    states = set()
+    for (action, resource), possible in DECISIONS.items():
+        decision = decide(action, resource)
+        seen = (decision.effect.value, decision.reason.value)
+        assert seen in possible, f"{action} {resource}: {seen} is neither A's nor B's"
+        states |= {i for i, p in enumerate(possible) if p == seen}
+    return states
+
+
+def flip(iam: IAM, version: str) -> Callable[[], None]:
+    arn = f"arn:iamguard:iam::{ACCOUNT}:policy/Orders"
+    return lambda: iam.set_default_policy_version(arn, version)
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+@pytest.mark.parametrize("through", ["guard", "authorizer"])
+def test_a_change_committed_between_the_reads_of_a_decision_is_never_half_seen(
+    moving: tuple[IAM, Moving], warm: bool, through: str
+) -> None:
+    """A change to the policy that is both ram's identity policy and his session's managed
+    policy commits after his view was read (from the store, or from the read model's cache) and
+    before the session policy is: the decision is state B's, not A's identity policies with B's
+    session policy, and the read model has caught up with the change."""
+    iam, store = moving
+    guard = Guard(store)
+    model = guard.authorizer.read_model
+    session = ram_session(iam)
+
+    def decide(action: str, resource: str) -> Decision:
+        if through == "guard":
+            return guard.authorize(session, action, resource)
+        return guard.authorizer.authorize_session(session, action, resource)
+
+    if warm:
+        assert model.user(ACCOUNT, "ram") is not None  # the view is cached; the policy is not
+        store.before_read(flip(iam, "v2"))  # the next read: the session policy's
+    else:
+        store.after_read(flip(iam, "v2"))  # the next read: the view's
+    generation = model.generation
+    assert decisions(decide) == {1}
+    assert model.version == store.version() and model.generation > generation
+    assert not store.before and not store.after
+
+
+def test_a_model_that_moves_on_every_read_still_decides_from_one_state(
+    moving: tuple[IAM, Moving],
+) -> None:
+    """When every read shows a newer state, the principal and its session policies are read in
+    one store transaction: each decision is still A's or B's, never a mixture."""
+    iam, store = moving
+    guard = Guard(store)
+    session = ram_session(iam)
+    seen: set[int] = set()
+    for i in range(6):
+        guard.authorizer.read_model.refresh(force=True)
+        store.after_read(*[flip(iam, f"v{1 + (i + j) % 2}") for j in range(20)])
+        reads = store.reads
+        seen |= decisions(lambda a, r: guard.authorize(session, a, r))
+        assert store.reads - reads > 6  # three attempts through the read model, then one read
+        store.after.clear()
+    assert seen == {0, 1}
+
+
+def test_a_managed_policy_and_its_default_version_are_read_in_one_transaction(
+    moving: tuple[IAM, Moving],
+) -> None:
+    """One read gets the policy and its default version; cached, neither is read again until
+    the policy changes, and then both are read at once again."""
+    iam, store = moving
+    model = ReadModel(store)
+    arn = f"arn:iamguard:iam::{ACCOUNT}:policy/Orders"
+    first = model.managed_policy(ACCOUNT, arn)
+    assert first is not None and "orders:GetOrder" in first.text
+    assert store.reads == 1
+    assert model.managed_policy(ACCOUNT, arn) is first
+    assert store.reads == 1
+    flip(iam, "v2")()
+    model.refresh(force=True)
+    second = model.managed_policy(ACCOUNT, arn)
+    assert second is not None and "orders:ListOrders" in second.text
+    assert store.reads == 2

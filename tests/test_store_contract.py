@@ -311,6 +311,30 @@ def test_a_read_sees_one_snapshot(store: Store) -> None:
     assert store.read(lambda tx: tx.count("user", "a")) == 2
 
 
+def test_a_transaction_knows_the_version_it_reads(store: Store) -> None:
+    """``Reader.version()`` is the version of the state a read sees, wherever in the read it is
+    asked: a write committing meanwhile changes neither it nor the records; in a write it is
+    the version before that write."""
+    assert store.read(lambda tx: tx.version()) == 0
+    _put(store, "k1")
+    assert store.read(lambda tx: tx.version()) == store.version() == 1
+    assert store.write(lambda tx: [tx.version(), tx.insert("user", "a", "k2", {})][0]) == 1
+    writers: list[threading.Thread] = []
+
+    def version_around_a_write(tx: Reader) -> tuple[Any, ...]:
+        first = (tx.count("user", "a"), tx.version())
+        writer = threading.Thread(target=_put, args=(store, "k3"))
+        writer.start()
+        writers.append(writer)
+        writer.join(timeout=0.5)  # the memory store makes writers wait for readers
+        return first, (tx.version(), tx.count("user", "a"))
+
+    assert store.read(version_around_a_write) == ((2, 2), (2, 2))
+    writers[0].join()
+    assert store.read(lambda tx: (tx.version(), tx.count("user", "a"))) == (3, 3)
+    assert store.version() == 3
+
+
 def test_threads_sharing_a_store_lose_no_write(store: Store) -> None:
     """Many threads writing through one store: every write lands and bumps the version once."""
     keys = [f"t{t}-{i}" for t in range(8) for i in range(10)]

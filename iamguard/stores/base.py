@@ -70,6 +70,11 @@ class Reader(ABC):
     def locate(self, kind: str, key: str) -> tuple[str, Data] | None:
         """A record by a key unique across accounts (an access key id): ``(account, data)``."""
 
+    @abstractmethod
+    def version(self) -> int:
+        """The model version of what this transaction reads (in a write: before it commits), so
+        that a reader knows which state the records it read belong to."""
+
 
 class Writer(Reader):
     """What a write transaction can do."""
@@ -95,7 +100,8 @@ class Store(ABC):
 
     @abstractmethod
     def read(self, fn: Callable[[Reader], T]) -> T:
-        """Run ``fn`` on a consistent snapshot."""
+        """Run ``fn`` on a consistent snapshot: every record it reads, and ``Reader.version()``,
+        belong to one committed state of the model."""
 
     @abstractmethod
     def write(self, fn: Callable[[Writer], T]) -> T:

@@ -229,7 +229,8 @@ class SQLStore(Store):
 
     # the Store interface
     def read(self, fn: Callable[[Reader], T]) -> T:
-        """Run ``fn`` on a snapshot of committed data."""
+        """Run ``fn`` on a snapshot of committed data (REPEATABLE READ on PostgreSQL; on SQLite
+        a deferred transaction, whose snapshot is taken at its first read)."""
         with self._translated(), self._connect(self._reader) as conn, conn.begin():
             return _Reads(self, conn).run(fn)
 
@@ -505,6 +506,9 @@ class _Reads(Reader):
         )
         row = self._run(query).first()
         return None if row is None else (row.account, json.loads(row.data))
+
+    def version(self) -> int:
+        return int(self._run(_VERSION).scalar_one())
 
 
 class _Writes(_Reads, Writer):
