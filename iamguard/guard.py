@@ -6,13 +6,15 @@ the one evaluation would give now. Its key holds everything evaluation reads:
 
 - the principal's view in the read model, by its generation: the read model replaces a view
   exactly when something it was built from changes (a policy, a membership, a boundary, a tag),
-  so a model change can never be answered from the cache;
+  so a model change can never be answered from the cache; the view and the session's policies
+  come from one state of the model (``Authorizer.gather``), never a mixture of two;
 - the session's policies (their text, as read now), the action and the resource;
 - the values of exactly the request-context keys the principal's policies read: a decision
   that depends on ``aws:CurrentTime`` is keyed by the current second and so never outlives it,
   while one that reads no context is shared by every request.
 
-Root and service sessions, resource policies and decisions that hit an error are not cached.
+Root and service sessions, resource policies and decisions that hit an error are not cached; a
+cached decision keeps its request without the context (``Decision.detached``).
 A store that cannot be read raises ``StoreError``: the adapters answer 503, never allow.
 """
 
@@ -132,10 +134,9 @@ class Guard:
                 session, action, resource, context, resource_policy=resource_policy
             )
         authorizer.read_model.refresh()
-        view = authorizer.principal(session.principal)
+        view, session_policies = authorizer.gather(session)  # both from one model state
         if view is None:
             return authorizer.authorize_session(session, action, resource, context)
-        session_policies = authorizer.session_policies(session)
         texts = tuple(p.text for p in session_policies)
         read = self._read_keys(view, session_policies, texts)
         key = (
@@ -154,7 +155,7 @@ class Guard:
         )
         if not decision.errors:
             with self._lock:
-                self._decisions[key] = decision
+                self._decisions[key] = decision.detached()  # the context is most of its size
         return decision
 
     def reads_clock(self, session: Session) -> bool | None:
@@ -162,10 +163,9 @@ class Guard:
         decisions are not cached at all (root and service sessions, unknown principals)."""
         if session.principal_type not in (USER, ASSUMED_ROLE):
             return None
-        view = self.authorizer.principal(session.principal)
+        view, policies = self.authorizer.gather(session)
         if view is None:
             return None
-        policies = self.authorizer.session_policies(session)
         read = self._read_keys(view, policies, tuple(p.text for p in policies))
         return not _TIME_KEYS.isdisjoint(read)
 

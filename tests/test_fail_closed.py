@@ -109,7 +109,7 @@ class FaultyStore(Store):
 
     @property  # type: ignore[override]
     def poll_interval(self) -> float:
-        return self.inner.poll_interval
+        return 0.0  # checked on every request, as a store other processes write would be
 
     @property  # type: ignore[override]
     def last_written(self) -> int:

@@ -165,9 +165,14 @@ def test_decisions_that_read_no_context_are_shared(
     again = guard.authorize(
         sessions["ram"], "images:GetImage", RESOURCES[0], {"aws:SourceIp": "5.6.7.8"}
     )
-    assert first is again and first.allowed
-    assert (guard.hits, guard.misses) == (1, 1)
-    assert guard.hit_ratio == 0.5
+    third = guard.authorize(
+        sessions["ram"], "images:GetImage", RESOURCES[0], {"aws:SourceIp": "9.9.9.9"}
+    )
+    assert again is third and first.allowed and again.allowed  # one cache entry
+    # The cache keeps the decision without its context: the request's own is most of its size.
+    assert again.statements == first.statements and again.request.context == {}
+    assert (guard.hits, guard.misses) == (2, 1)
+    assert guard.hit_ratio == 2 / 3
 
 
 def test_context_a_policy_reads_is_part_of_the_key(

@@ -117,6 +117,14 @@ class Decision:
     def __bool__(self) -> bool:
         raise TypeError("a Decision has no truth value: read decision.allowed")
 
+    def detached(self) -> Decision:
+        """The same decision, its request without the context: what a cache keeps. The context
+        is most of a decision's size, and a request the cached decision answers later has its
+        own (with the same values for every key the policies read)."""
+        r = self.request
+        request = type(r)(r.principal, r.action, r.resource)
+        return Decision(self.effect, request, self.reason, self._matches, self.errors)
+
     def message(self) -> str:
         """AWS's wording: ``User: ARN is not authorized to perform: ACTION on resource: R
         because no identity-based policy allows the ACTION action``."""

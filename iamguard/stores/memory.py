@@ -35,8 +35,12 @@ class _Tables(Writer):
         self.by_ref: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         self.undo: list[tuple[tuple[str, str, str], _Row | None]] = []
         self.changed: list[tuple[str, str, str]] = []
+        self.committed = 0  # the model version of the committed rows
 
     # reads
+    def version(self) -> int:
+        return self.committed
+
     def get(self, kind: str, account: str, key: str) -> Data | None:
         row = self.rows.get((kind, account, key.lower()))
         return None if row is None else _copy(row.data)
@@ -129,6 +133,10 @@ def _copy_value(value: Any) -> Any:
 class MemoryStore(Store):
     """Records in dictionaries, one writer at a time; readers see only committed data."""
 
+    # Every write goes through this object, and ``last_written`` announces it to the readers:
+    # there is nothing to poll for.
+    poll_interval = float("inf")
+
     def __init__(self) -> None:
         self._tables = _Tables()
         self._lock = threading.RLock()
@@ -152,7 +160,7 @@ class MemoryStore(Store):
             changed = list(dict.fromkeys(tables.changed))
             if changed:
                 self._version += 1
-                self.last_written = self._version
+                tables.committed = self.last_written = self._version
                 self._log.extend(Change(self._version, *address) for address in changed)
                 oldest_kept = self._version - _LOG_LIMIT  # whole versions, never half of one
                 while self._log and self._log[0].version <= oldest_kept:
