@@ -443,8 +443,9 @@ def in_process(budget_s: float) -> dict[str, Stats]:
         rows.append([name, fmt_us(st.median_us), fmt_us(st.p90_us),
                      f"{st.median_us / base.median_us:.2f}x", f"{st.samples:,}"])  # fmt: skip
     print(table(["app (in-process)", "median µs", "p90 µs", "vs bare", "samples"], rows))
-    print(f"\nWarm path: every timed request answered 200; decision cache hits {guard.hits:,}, "
-          f"misses {guard.misses} (all before timing).")  # fmt: skip
+    print(f"\nWarm path: every timed request answered 200; request memo hits "
+          f"{guard.requests.hits:,}, decision cache hits {guard.hits:,}, misses {guard.misses} "
+          "(all before timing).")  # fmt: skip
     return stats
 
 

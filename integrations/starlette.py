@@ -480,7 +480,7 @@ def _memo_key(middleware: IAMGuardMiddleware, scope: Scope) -> tuple[Any, ...]:
         client[0] if client else None,
     ]  # fmt: skip
     for name, value in scope["headers"]:
-        if name.lower() in _KEY_HEADERS:
+        if name in _KEY_HEADERS or (not name.islower() and name.lower() in _KEY_HEADERS):
             key += (name.lower(), value)
     return tuple(key)
 
