@@ -58,7 +58,7 @@ from iamguard.policy import Decision
 from iamguard.sessions import Session
 from iamguard.stores import open_store
 
-from ._context import current_guard, current_session
+from ._context import reset_caller, set_caller
 from ._http import (
     PUBLIC,
     Permission,
@@ -380,7 +380,7 @@ def _enforce() -> Response | None:
 def _allow(state: _State, session: Session, decision: Decision) -> None:
     g.iam_principal = session
     g.iam_decision = decision
-    g._iamguard_bound = (current_session.set(session), current_guard.set(state.guard))
+    g._iamguard_bound = set_caller(session, state.guard)
     g._iamguard_allowed = True
 
 
@@ -417,9 +417,7 @@ def _unbind(error: BaseException | None) -> None:
     context variables in this same context, so the tokens are valid here."""
     bound = g.pop("_iamguard_bound", None)
     if bound is not None:
-        session_token, guard_token = bound
-        current_guard.reset(guard_token)
-        current_session.reset(session_token)
+        reset_caller(bound)
 
 
 def _rule_for(state: _State) -> Permission | Public | None:

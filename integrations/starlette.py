@@ -54,7 +54,7 @@ from iamguard.policy import Decision
 from iamguard.requestmemo import Stamp
 from iamguard.sessions import Session
 
-from ._context import current_guard, current_session
+from ._context import current_session, reset_caller, set_caller
 from ._http import (
     PUBLIC,
     Network,
@@ -379,25 +379,32 @@ class IAMGuardMiddleware:
         if cors_preflight and not _has_cors(app):
             raise TypeError("cors_preflight=True needs a CORSMiddleware inside IAMGuardMiddleware")
         self.cors_preflight = cors_preflight
+        # Without a context provider every input of a decision is in the request memo's key.
+        self._memoized = context_provider is None
+        self._recall = guard.requests.recall
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         scope[_CONFIG] = self.config
-        key = _memo_key(self, scope) if self.config.context_provider is None else None
-        answer: _Granted | Answer | None = self._recall(key) if key is not None else None
+        answer: _Granted | Answer | None = None
+        key = None
+        if self._memoized:
+            key = _memo_key(self, scope)
+            try:  # a remembered answer to this very request, still exact
+                answer = self._recall(key)
+            except Exception as e:  # decided in full below, which fails closed
+                log.debug("iamguard: recalling a decision failed: %s", type(e).__name__)
         if answer is None:
             answer = await self._decide(scope, key)
         if isinstance(answer, _Granted):
             scope["user"], scope["auth"], scope[_ALLOWED] = answer.user, answer.auth, answer.rules
-            token = current_session.set(answer.auth.session)
-            guard_token = current_guard.set(self.config.guard)
+            token = set_caller(answer.user.session, self.config.guard)
             try:
                 await self.app(scope, receive, send)
             finally:
-                current_guard.reset(guard_token)
-                current_session.reset(token)
+                reset_caller(token)
         elif answer is None:
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
@@ -406,16 +413,6 @@ class IAMGuardMiddleware:
             status, headers, body = answer
             response = Response(body, status, {k: v for k, v in headers})
             await response(scope, receive, send)
-
-    def _recall(self, key: tuple[Any, ...]) -> _Granted | None:
-        """A remembered answer to this very request, still exact; None to decide it in full
-        (which also answers a failure here: the same fault fails the full path, closed)."""
-        try:
-            granted: _Granted | None = self.config.guard.requests.recall(key)
-        except Exception as e:
-            log.debug("iamguard: recalling a decision failed: %s", type(e).__name__)
-            return None
-        return granted
 
     async def _decide(
         self, scope: Scope, key: tuple[Any, ...] | None
