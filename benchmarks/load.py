@@ -683,7 +683,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=12, help="connections per worker")
     parser.add_argument("--refresh", type=float, help="share of calls that sign in afresh")
     parser.add_argument("--fresh", type=float, help="share of GET/DELETE on never-seen ids")
-    parser.add_argument("--warmup", type=float, default=0.5, help="soak: share of the run")
+    parser.add_argument("--warmup", type=float, default=0.6, help="soak: share of the run")
     parser.add_argument("--rss-every", type=float, help="seconds between RSS samples")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -691,7 +691,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.seconds = args.seconds or (300.0 if args.soak else 20.0)
-    args.refresh = args.refresh if args.refresh is not None else (0.03 if args.soak else 0.005)
+    args.refresh = args.refresh if args.refresh is not None else (0.08 if args.soak else 0.005)
     args.fresh = args.fresh if args.fresh is not None else (0.8 if args.soak else 0.3)
     args.rss_every = args.rss_every or (5.0 if args.soak else 1.0)
     return args

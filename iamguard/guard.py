@@ -42,7 +42,7 @@ from iamguard.stores.base import Store
 from iamguard.sts import STS
 from iamguard.tokens import KeyRing, Tokens
 
-DEFAULT_DECISION_CACHE: Final = 100_000
+DEFAULT_DECISION_CACHE: Final = 20_000  # about 16 MB of decisions at most (~0.8 KB each)
 # Keys whose value moves with the clock: computed per request, and only when a policy reads them.
 _TIME_KEYS: Final = frozenset({"aws:currenttime", "aws:epochtime", "aws:multifactorauthage"})
 
@@ -82,7 +82,7 @@ class Guard:
         self.sts = STS(store, self.tokens, authorizer=self.authorizer, clock=clock)
         self._decisions: LRUCache[tuple[Any, ...], Decision] = LRUCache(decision_cache_size)
         self._read_memo: LRUCache[tuple[Any, ...], tuple[str, ...]] = LRUCache(10_000)
-        self._layers: LRUCache[tuple[Any, ...], dict[str, Any]] = LRUCache(20_000)
+        self._layers: LRUCache[tuple[Any, ...], dict[str, Any]] = LRUCache(10_000)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
