@@ -500,8 +500,11 @@ def wait_until_serving(port: int, child: subprocess.Popen[bytes], timeout: float
 def demo_server(framework: str, url: str, logs: Path) -> Iterator[tuple[int, int]]:
     """``iamguard demo`` on ``url`` and a free port, in its own process; yields (port, pid)."""
     port = free_port()
-    command = [sys.executable, "-c", "from iamguard.cli import main; main()", "demo",
-               "--framework", framework, "--port", str(port), "--store", url]  # fmt: skip
+    # The installed console script, from the repository's root, as the README runs it
+    # (``python -c`` there would import the source tree instead of the installed package).
+    script = Path(sys.executable).parent / "iamguard"
+    command = [str(script), "demo", "--framework", framework, "--port", str(port),
+               "--store", url]  # fmt: skip
     with logs.open("wb") as out:
         child = subprocess.Popen(command, cwd=examples_dir().parent, stdout=out, stderr=out)
     try:
