@@ -73,9 +73,8 @@ class RequestMemo:
     def stamp(self) -> Stamp:
         """Catch the read model up with the store; take this before deciding a request, and
         build its context with ``now``."""
-        model = self._guard.authorizer.read_model
-        model.refresh()
-        return Stamp(model.generation, self._guard.clock())
+        self._model.refresh()
+        return Stamp(self._model.generation, self._guard.clock())
 
     def recall(self, key: Hashable) -> Any:
         """The value remembered for ``key`` while its answer still holds, else None. May
