@@ -15,6 +15,7 @@
     ├── NotAuthenticated            no valid credential (401 at the HTTP layer)
     │   ├── InvalidClientTokenId    a token (or key) that is malformed, forged, unknown or revoked
     │   └── ExpiredToken            a token past its expiry
+    ├── InternalFailure             an unexpected failure while deciding (500; the request refused)
     └── StoreError                  the store cannot be used
         ├── StoreUnavailable        it does not answer (a server down, a file locked)
         └── StoreCorrupted          it answers with something that is not an iamguard store
@@ -132,6 +133,14 @@ class ExpiredToken(NotAuthenticated):
     """The token has expired."""
 
     code = "ExpiredToken"
+
+
+class InternalFailure(IAMGuardError):
+    """Something unexpected failed while deciding or serving a request: it is refused (500),
+    the cause logged, never sent."""
+
+    code = "InternalFailure"
+    status = 500
 
 
 class StoreError(IAMGuardError):

@@ -49,6 +49,7 @@ from werkzeug.routing import Rule
 from iamguard.errors import (
     AccessDenied,
     IAMGuardError,
+    InternalFailure,
     NotAuthenticated,
     StoreError,
     StoreUnavailable,
@@ -95,11 +96,6 @@ current_principal: Session | None = cast(
     "Session | None", LocalProxy(lambda: g.get("iam_principal"))
 )
 """The caller's Session on a guarded view (also ``g.iam_principal``); None on a public one."""
-
-
-class _InternalFailure(IAMGuardError):
-    code = "InternalFailure"
-    status = 500
 
 
 @dataclass(frozen=True)
@@ -372,7 +368,7 @@ def _enforce() -> Response | None:
         return _refuse(state, error_response(e), e, session=session)
     except Exception as e:  # fail closed: log it, answer 500, never run the view
         logger.exception("iamguard check failed on `%s`", request.endpoint)
-        return _refuse(state, error_response(_InternalFailure("check failed")), e, session)
+        return _refuse(state, error_response(InternalFailure("check failed")), e, session)
     _allow(state, session, decision)
     return None
 

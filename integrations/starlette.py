@@ -48,7 +48,13 @@ from starlette.responses import Response
 from starlette.routing import Host, Match, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from iamguard.errors import IAMGuardError, InvalidInput, StoreError, StoreUnavailable
+from iamguard.errors import (
+    IAMGuardError,
+    InternalFailure,
+    InvalidInput,
+    StoreError,
+    StoreUnavailable,
+)
 from iamguard.guard import Guard
 from iamguard.policy import Decision
 from iamguard.requestmemo import Stamp
@@ -151,11 +157,6 @@ class _Config:
     context_provider: ContextProvider | None
 
 
-class _InternalFailure(IAMGuardError):
-    code = "InternalFailure"
-    status = 500
-
-
 async def _context(config: _Config, scope: Scope, now: datetime) -> dict[str, Any]:
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", []):
@@ -222,7 +223,7 @@ async def check(
         return error_response(e)
     except Exception:  # fail closed: the endpoint never runs on an unexpected failure
         log.exception("iamguard: deciding a request failed")
-        return error_response(_InternalFailure("deciding the request failed"))
+        return error_response(InternalFailure("deciding the request failed"))
     return _Allowed(session, token, tuple(decisions), stamp)
 
 

@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from iamguard.errors import (
     IAMGuardError,
+    InternalFailure,
     InvalidInput,
     NotAuthenticated,
     StoreError,
@@ -68,11 +69,6 @@ MAX_BODY: Final = 64 * 1024  # bytes of a request body; adapters read at most MA
 _JSON: Final = ("content-type", "application/json")
 _NO_STORE: Final = [("cache-control", "no-store"), ("pragma", "no-cache")]
 _BASIC_CHALLENGE: Final = 'Basic realm="iamguard-sts", charset="UTF-8"'
-
-
-class _InternalFailure(IAMGuardError):
-    code = "InternalFailure"
-    status = 500
 
 
 class _MethodNotAllowed(IAMGuardError):
@@ -340,7 +336,7 @@ class TokenEndpoint:
             return error_response(e)
         except Exception:
             log.exception("token endpoint failed on `%s`", path)
-            return error_response(_InternalFailure("the token endpoint failed"))
+            return error_response(InternalFailure("the token endpoint failed"))
 
     # --- operations --------------------------------------------------------------------------
 
