@@ -18,7 +18,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -36,7 +35,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from timing import Job, Stats, fmt_us, sample_interleaved, summarize, table
+from timing import Job, Stats, fmt_us, sample_interleaved, stop, summarize, table
 
 from iamguard.guard import Guard
 from iamguard.iam import IAM
@@ -308,12 +307,7 @@ def server(kind: str) -> Iterator[tuple[int, str | None]]:
             check_answer(f"{kind} without a token", status, body, expected=401)
         yield port, token
     finally:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop(child, 10)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ import contextlib
 import http.client
 import json
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from timing import fmt_us, table
+from timing import fmt_us, stop, table
 
 from iamguard.cli_demo import example_module, examples_dir
 from iamguard.guard import Guard
@@ -511,12 +510,7 @@ def demo_server(framework: str, url: str, logs: Path) -> Iterator[tuple[int, int
         wait_until_serving(port, child)
         yield port, child.pid
     finally:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop(child, 15)
 
 
 # --- a run ---------------------------------------------------------------------------------------

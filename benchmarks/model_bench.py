@@ -173,7 +173,7 @@ class Inline:
 
 @dataclass(frozen=True)
 class GroupSpec:
-    """A group, the indexes of its attached policies, and perhaps an inline policy."""
+    """A group (or role), the indexes of its attached policies, and perhaps an inline policy."""
 
     name: str
     path: str
@@ -182,15 +182,11 @@ class GroupSpec:
 
 
 @dataclass(frozen=True)
-class RoleSpec:
-    """A role: its trust policy (document and text) and its policies."""
+class RoleSpec(GroupSpec):
+    """A role: a group's fields and its trust policy (document and text)."""
 
-    name: str
-    path: str
     trust: dict
     trust_text: str
-    policies: tuple[int, ...]
-    inline: Inline | None
 
 
 @dataclass(frozen=True)
@@ -218,7 +214,11 @@ class Model:
     groups: list[GroupSpec]
     roles: list[RoleSpec]
     users: list[UserSpec]
-    attachments: int = field(default=0)
+
+    @property
+    def attachments(self) -> int:
+        """How many managed-policy attachments the groups and roles hold."""
+        return sum(len(owner.policies) for owner in (*self.groups, *self.roles))
 
     def policy_arn(self, index: int) -> str:
         """The ARN of the index-th managed policy."""
@@ -349,7 +349,7 @@ def make_role(seed: int, index: int, policies: int, trust_text: str) -> RoleSpec
     rng = random.Random(f"{seed}/role/{index}")
     attached = tuple(rng.sample(range(policies), rng.randint(1, 3)))
     extra = inline(rng, 0.1, ROLE_INLINE_POLICY_SIZE)
-    return RoleSpec(f"role{index:04d}", "/service/", trust_document(), trust_text, attached, extra)
+    return RoleSpec(f"role{index:04d}", "/service/", attached, extra, trust_document(), trust_text)
 
 
 def make_user(seed: int, index: int, groups: int) -> UserSpec:
@@ -365,17 +365,13 @@ def make_user(seed: int, index: int, groups: int) -> UserSpec:
 def generate(scale: Scale, seed: int) -> Model:
     """The whole model for ``scale``; the target user is identical at every scale."""
     trust_text = stored_text(trust_document(), "trust", TRUST_POLICY_SIZE)
-    model = Model(
+    return Model(
         scale,
         [make_policy(seed, i) for i in range(scale.policies)],
         [make_group(seed, i, scale.policies) for i in range(scale.groups)],
         [make_role(seed, i, scale.policies, trust_text) for i in range(scale.roles)],
         [make_user(seed, i, scale.groups) for i in range(scale.users)],
     )
-    model.attachments = sum(len(g.policies) for g in model.groups) + sum(
-        len(r.policies) for r in model.roles
-    )
-    return model
 
 
 # --- the loader: the records the management API writes, in big transactions ------------------
@@ -444,6 +440,15 @@ def policy_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
         )
 
 
+def holder_records(model: Model, kind: str, spec: GroupSpec, record: Data) -> Iterator[Record]:
+    """A group's or role's own record, then its attachments and its inline policy."""
+    yield (kind, spec.name, record, None, None)
+    for index in spec.policies:
+        yield attachment_record(kind, spec.name, model.policy_arn(index))
+    if spec.inline:
+        yield inline_record(kind, spec.name, spec.inline)
+
+
 def group_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
     """``create_group``, ``attach_group_policy``, ``put_group_policy``."""
     for spec in model.groups:
@@ -455,11 +460,7 @@ def group_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
             arn=iam_arn("group", spec.path, spec.name),
             created=now,
         )
-        yield ("group", spec.name, group.to_record(), None, None)
-        for index in spec.policies:
-            yield attachment_record("group", spec.name, model.policy_arn(index))
-        if spec.inline:
-            yield inline_record("group", spec.name, spec.inline)
+        yield from holder_records(model, "group", spec, group.to_record())
 
 
 def role_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
@@ -474,11 +475,7 @@ def role_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
             created=now,
             assume_role_policy=spec.trust_text,
         )
-        yield ("role", spec.name, role.to_record(), None, None)
-        for index in spec.policies:
-            yield attachment_record("role", spec.name, model.policy_arn(index))
-        if spec.inline:
-            yield inline_record("role", spec.name, spec.inline)
+        yield from holder_records(model, "role", spec, role.to_record())
 
 
 def user_records(model: Model, ids: Ids, now: str) -> Iterator[Record]:
@@ -1114,7 +1111,6 @@ def mb(kb: float) -> str:
 class Settings:
     """Sizes and budgets of a full or a quick run."""
 
-    quick: bool
     scale: Scale
     first_runs: int
     distinct: int
@@ -1127,8 +1123,8 @@ class Settings:
     target_requests: int = 120
 
 
-FULL_SETTINGS = Settings(False, FULL, 5, 1_000, 20_000, 2_000, 10.0, 120.0, 240.0, 6.0)
-QUICK_SETTINGS = Settings(True, QUICK, 3, 1_000, 5_000, 500, 5.0, 60.0, 60.0, 1.5)
+FULL_SETTINGS = Settings(FULL, 5, 1_000, 20_000, 2_000, 10.0, 120.0, 240.0, 6.0)
+QUICK_SETTINGS = Settings(QUICK, 3, 1_000, 5_000, 500, 5.0, 60.0, 60.0, 1.5)
 
 
 def print_loads(loads: dict[tuple[str, str], dict[str, float]], models: dict[str, Model]) -> None:
@@ -1515,7 +1511,8 @@ def main() -> int:
         f" {big.scale.groups:,} groups, {big.scale.roles:,} roles, {big.scale.policies:,} "
         f"policies ({sum(len(p.document['Statement']) for p in big.policies):,} statements), "
         f"{sum(len(u.groups) for u in big.users):,} memberships, {big.attachments:,} "
-        "attachments; small model: 1,000 users, 10 groups, 10 roles, 200 policies."
+        f"attachments; small model: {SMALL.users:,} users, {SMALL.groups:,} groups, "
+        f"{SMALL.roles:,} roles, {SMALL.policies:,} policies."
     )
     results: dict[str, Any] = {
         "first": {},

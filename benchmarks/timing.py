@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -85,6 +87,16 @@ def finishes(call: Callable[[], object], timeout_s: float) -> bool:
         child.join()
         return False
     return True
+
+
+def stop(child: subprocess.Popen[Any], grace_s: float) -> None:
+    """End a child process: SIGTERM, then SIGKILL if it is still running after ``grace_s``."""
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI
 from fastapi.responses import JSONResponse
 
-from examples.images_store import ABOUT, IMAGE, IMAGES, ImageNotFound, Images, demo_guard, not_found
+from examples.images_store import ABOUT, IMAGE, IMAGES, ImageNotFound, Images, demo_app, not_found
 from iamguard import Guard
 from iamguard.integrations.starlette import (
     IAMGuardHTTPException,
@@ -89,10 +89,5 @@ def create_app(guard: Guard, images: Images | None = None) -> FastAPI:
     return app
 
 
-def __getattr__(name: str) -> Any:
-    """``app``: the app over the demo store, built on first use (importing has no effect)."""
-    if name == "app":
-        global app  # noqa: PLW0603
-        app = create_app(demo_guard())
-        return app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# ``app``: the app over the demo store, built when first read.
+__getattr__ = demo_app(__name__, create_app)

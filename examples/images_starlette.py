@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from examples.images_store import ABOUT, IMAGE, IMAGES, ImageNotFound, Images, demo_guard, not_found
+from examples.images_store import ABOUT, IMAGE, IMAGES, ImageNotFound, Images, demo_app, not_found
 from iamguard import Guard
 from iamguard.integrations.starlette import IAMGuardMiddleware, public, requires
 from iamguard.integrations.token_routes import sts_routes
@@ -77,10 +77,5 @@ def create_app(guard: Guard, images: Images | None = None) -> Starlette:
     return Starlette(routes=routes, middleware=middleware)
 
 
-def __getattr__(name: str) -> Any:
-    """``app``: the app over the demo store, built on first use (importing has no effect)."""
-    if name == "app":
-        global app  # noqa: PLW0603
-        app = create_app(demo_guard())
-        return app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# ``app``: the app over the demo store, built when first read.
+__getattr__ = demo_app(__name__, create_app)

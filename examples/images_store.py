@@ -18,9 +18,10 @@ An image id may hold ``/`` (``home/ram/cat.png``): the resource keeps it, so a p
 from __future__ import annotations
 
 import os
+import sys
 import threading
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
 from iamguard import Guard
 from iamguard.stores import open_store
@@ -29,6 +30,8 @@ STORE_ENV: Final = "IAMGUARD_STORE"
 DEMO_STORE: Final = "sqlite:///iamguard-demo.db"
 ISSUER: Final = "iamguard-demo"
 AUDIENCE: Final = "images"
+
+App = TypeVar("App")
 
 IMAGES: Final = "arn:iamguard:images::{account}:image/*"
 IMAGE: Final = "arn:iamguard:images::{account}:image/{image_id:path}"
@@ -103,3 +106,17 @@ def demo_guard(url: str | None = None) -> Guard:
     ``sqlite:///iamguard-demo.db`` (create it with ``iamguard demo``)."""
     store = open_store(url or os.environ.get(STORE_ENV) or DEMO_STORE, create=False)
     return Guard(store, issuer=ISSUER, audience=AUDIENCE)
+
+
+def demo_app(module: str, create_app: Callable[[Guard], App]) -> Callable[[str], App]:
+    """A module ``__getattr__`` that builds the module's ``app`` over the demo store the first
+    time ``app`` is read, and keeps it there (importing the module opens no store)."""
+
+    def __getattr__(name: str) -> App:
+        if name != "app":
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        app = create_app(demo_guard())
+        vars(sys.modules[module])["app"] = app
+        return app
+
+    return __getattr__
