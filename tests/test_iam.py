@@ -1094,6 +1094,7 @@ def test_secrets_are_never_stored(iam: IAM) -> None:
     profile = iam.store.read(lambda tx: tx.get("login_profile", ACCT, "ram"))
     assert profile["password_hash"].startswith("$argon2id$")
     history = iam.store.read(lambda tx: tx.find("password_history", ACCT))
+    assert [record["user"] for record in history] == ["ram"]
     assert all(h.startswith("$argon2id$") for record in history for h in record["hashes"])
 
 
@@ -1106,6 +1107,7 @@ def test_secrets_are_not_shown(iam: IAM) -> None:
         assert secret not in repr(created)
         assert secret not in str(created)
     listed = iam.list_access_keys("ram")
+    assert listed == [key.access_key]
     assert key.secret_access_key not in repr(listed)
     assert not any("secret" in field for k in listed for field in vars(k))
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pyotp
 import pytest
+import test_throttle
 
 from iamguard.errors import (
     DeleteConflict,
@@ -26,28 +26,20 @@ from iamguard.iam import IAM, create_account
 from iamguard.iam.mfa import ROOT_OWNER
 from iamguard.model import CreatedVirtualMFADevice
 from iamguard.passwords import hash_password
-from iamguard.stores import open_store
 from iamguard.stores.base import Reader, Store, Writer
 
 ACCT = "123456789012"
 OTHER = "210987654321"
-START = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
-STAMP = "2024-05-06T07:08:09Z"  # START as the store writes it
+STAMP = "2024-05-06T07:08:09Z"  # the clock's start as the store writes it
 STEP = timedelta(seconds=30)
 ROOT = f"arn:iamguard:iam::{ACCT}:root"
 
 
-class Clock:
-    """A clock that stands still until a test moves it."""
-
-    def __init__(self) -> None:
-        self.moment = START
-
-    def __call__(self) -> datetime:
-        return self.moment
+class Clock(test_throttle.Clock):
+    """The throttle tests' clock, moved in TOTP time steps."""
 
     def steps(self, count: int) -> None:
-        self.moment += count * STEP
+        self.advance(count * STEP.total_seconds())
 
 
 _hash_once = functools.cache(hash_password)  # argon2 once per session: these tests are not about it
@@ -434,15 +426,7 @@ def test_operations_are_authorized(iam: IAM, clock: Clock) -> None:
     ]
 
 
-@pytest.fixture
-def two_stores(store_url: str) -> Iterator[tuple[Store, Store]]:
-    """Two stores opened on one database, as two instances of an app would."""
-    first, second = open_store(store_url), open_store(store_url)
-    try:
-        yield first, second
-    finally:
-        first.close()
-        second.close()
+two_stores = test_throttle.two_stores  # two stores opened on one database
 
 
 def test_replay_refused_across_instances(

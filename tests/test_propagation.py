@@ -3,13 +3,15 @@ and concurrent management calls lose nothing. Every test runs real processes."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -23,27 +25,42 @@ READ_IMAGES = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "images:GetImage", "Resource": "*"}],
 }
+# Image 1's own policy, naming ram: it allows him as long as he exists, with no policy of his.
+RAM_MAY_READ = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": RAM}, "Action": "images:GetImage",
+         "Resource": IMAGE},
+    ],
+}  # fmt: skip
 # How soon another process must enforce a change (the documented propagation times, as
 # medians); whatever the load, no change may wait longer than the fallback poll plus a margin.
 DEADLINES = {"sqlite": 1.0, "postgresql": 0.1}
 FALLBACK_BOUND = 2.0
 
-# Process B: decides ram's request over and over, and reports when the answer changes, with the
-# time on the machine-wide monotonic clock (the same clock in every process on Linux).
+# Process B: decides ram's request over and over (under the resource policy given as JSON, if
+# any), and reports when the answer changes, with the time on the machine-wide monotonic clock
+# (the same clock in every process on Linux).
 _WATCHER = textwrap.dedent(
     """
     import sys, time
+    from iamguard import Policy
     from iamguard.authorizer import Authorizer
     from iamguard.stores import open_store
 
-    url, principal, action, resource = sys.argv[1:5]
+    url, principal, action, resource, given = sys.argv[1:6]
+    policy = Policy.parse(given, "resource") if given else None
     store = open_store(url)
     authorizer = Authorizer(store)
-    last = authorizer.authorize(principal, action, resource).effect.value
+
+    def decide():
+        return authorizer.authorize(principal, action, resource, resource_policy=policy)
+
+    last = decide().effect.value
     print("ready", last, flush=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        effect = authorizer.authorize(principal, action, resource).effect.value
+        effect = decide().effect.value
         if effect != last:
             print("changed", effect, time.monotonic(), flush=True)
             last = effect
@@ -56,25 +73,47 @@ _WATCHER = textwrap.dedent(
 )
 
 
+def spawn(script: str, *args: str) -> subprocess.Popen[str]:
+    """``script`` run by this Python in a process of its own, talking over stdin and stdout."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Kill ``process`` (if it still runs), reap it and close its pipes."""
+    process.kill()
+    process.wait()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()
+
+
+def release(workers: Sequence[subprocess.Popen[str]]) -> None:
+    """Wait until every worker has said `ready`, then let them all go at once."""
+    for worker in workers:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.close()
+
+
 @contextmanager
-def watcher(url: str, initially: str = "ImplicitDeny") -> Iterator[subprocess.Popen[str]]:
-    """Process B, watching ram's images:GetImage decision; ready when this yields."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", _WATCHER, url, RAM, "images:GetImage", IMAGE],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def watcher(
+    url: str, initially: str = "ImplicitDeny", resource_policy: dict[str, Any] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """Process B, watching ram's images:GetImage decision (under ``resource_policy``, if given);
+    ready when this yields."""
+    given = "" if resource_policy is None else json.dumps(resource_policy)
+    process = spawn(_WATCHER, url, RAM, "images:GetImage", IMAGE, given)
     try:
         assert process.stdout is not None
         assert process.stdout.readline().split() == ["ready", initially]
         yield process
     finally:
-        process.kill()
-        process.wait()
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                stream.close()
+        stop(process)
 
 
 def next_change(process: subprocess.Popen[str]) -> tuple[str, float]:
@@ -133,16 +172,15 @@ def test_policy_and_membership_changes_propagate(store_url: str) -> None:
 
 
 def test_user_deletion_propagates(store_url: str) -> None:
-    """Deleting ram (and the inline policy that allowed him) in A makes his ARN implicitly
-    denied in B, well within the fallback poll's bound (the median test times it closely)."""
+    """Deleting ram in A makes his ARN implicitly denied in B, where a resource policy naming
+    him (and no policy of his own) allowed him, well within the fallback poll's bound (the
+    median test times it closely)."""
     iam = team(store_url)
-    iam.put_user_policy("ram", "read", READ_IMAGES)
     iam.remove_user_from_group("developers", "ram")
     try:
-        with watcher(store_url, initially="Allow") as process:
-            iam.delete_user_policy("ram", "read")
-            committed = time.monotonic()
+        with watcher(store_url, initially="Allow", resource_policy=RAM_MAY_READ) as process:
             iam.delete_user("ram")
+            committed = time.monotonic()
             effect, when = next_change(process)
             assert effect == "ImplicitDeny"
             assert when - committed < FALLBACK_BOUND
@@ -173,21 +211,8 @@ def test_concurrent_membership_additions_lose_nothing(store_url: str) -> None:
     """Two processes adding 25 users each to one group at the same time: all 50 are members."""
     iam = team(store_url)
     try:
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-c", _ADDER, store_url, prefix, "25"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for prefix in ("a", "b")
-        ]
-        for worker in workers:
-            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.close()
+        workers = [spawn(_ADDER, store_url, prefix, "25") for prefix in ("a", "b")]
+        release(workers)
         for worker in workers:
             assert worker.wait(timeout=120) == 0
             assert worker.stdout is not None
@@ -226,21 +251,8 @@ def test_concurrent_access_keys_never_exceed_the_quota(store_url: str, quota: in
         """
     )
     try:
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-c", script, store_url],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(3)
-        ]
-        for worker in workers:
-            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.close()
+        workers = [spawn(script, store_url) for _ in range(3)]
+        release(workers)
         made = []
         for worker in workers:
             assert worker.stdout is not None

@@ -18,8 +18,6 @@ import base64
 import json
 import logging
 import re
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +29,7 @@ from typing import Any
 
 import pyotp
 import pytest
+from test_propagation import DEADLINES, spawn, stop
 
 import iamguard.sts
 from iamguard.errors import (
@@ -67,8 +66,6 @@ FAILED = "the credentials are invalid"  # every failed sign-in says this, and on
 # AssumeRole's denial names no reason, as AWS's: it must not tell which roles exist.
 RAM_DENIED = f"User: {RAM} is not authorized to perform: sts:AssumeRole on resource: {IMAGE_ADMIN}"
 ALL_STS = ("sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity")
-# How soon another process's revocation must be enforced (README: propagation times).
-DEADLINES = {"sqlite": 1.0, "postgresql": 0.1}
 
 
 def document(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -503,15 +500,19 @@ def test_session_tag_characters_are_checked(
 
 def test_assume_role_never_issues_a_token_too_large_to_use(mteam: Team, open_role: str) -> None:
     """AssumeRole either refuses a session too large to carry (PackedPolicyTooLarge) or issues a
-    token that authenticates: 50 tags of the largest size allowed."""
-    tags = {f"k{i:02d}".ljust(128, "k"): "v" * 256 for i in range(50)}
-    try:
-        credentials = mteam.sts.assume_role(
-            mteam.sign_in("ram"), role_arn(open_role), "large", tags=tags
-        )
-    except PackedPolicyTooLarge:
-        return
-    assert mteam.sts.authenticate(credentials.session_token).tags == tags
+    token that authenticates: from 1 to 50 tags of the largest size allowed, both happen."""
+    ram = mteam.sign_in("ram")
+    outcomes = set()
+    for count in range(1, 51):
+        tags = {f"k{i:02d}".ljust(128, "k"): "v" * 256 for i in range(count)}
+        try:
+            credentials = mteam.sts.assume_role(ram, role_arn(open_role), "large", tags=tags)
+        except PackedPolicyTooLarge:
+            outcomes.add("refused")
+            continue
+        outcomes.add("issued")
+        assert mteam.sts.authenticate(credentials.session_token).tags == tags, count
+    assert outcomes == {"issued", "refused"}
 
 
 @pytest.mark.parametrize(
@@ -670,10 +671,16 @@ def test_revoke_session_ends_one_session_only(team: Team) -> None:
 
 
 def test_revoke_session_twice_is_harmless(team: Team) -> None:
-    """Revoking a session that is already revoked changes nothing and raises nothing."""
-    session = team.sign_in("sita")
+    """Revoking a session that is already revoked changes nothing and raises nothing: the
+    store's version stays, and the session stays revoked."""
+    token = team.key_sign_in("sita").session_token
+    session = team.sts.authenticate(token)
     team.sts.revoke_session(session)
+    version = team.store.version()
     team.sts.revoke_session(session)
+    assert team.store.version() == version
+    with pytest.raises(InvalidClientTokenId, match="revoked"):
+        team.sts.authenticate(token)
 
 
 _REVOKER = textwrap.dedent(
@@ -704,10 +711,7 @@ def test_revocation_in_another_process_is_enforced_in_time(store_url: str) -> No
     # The other process revokes at its wall-clock time: this one issued its tokens a minute
     # earlier, on a fixed fake clock.
     made = make_team(store, start=float(int(time.time()) - 60))
-    process = subprocess.Popen(
-        [sys.executable, "-c", _REVOKER, store_url, ACCOUNT, "role", "ImageAdmin"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    process = spawn(_REVOKER, store_url, ACCOUNT, "role", "ImageAdmin")
     try:
         assert process.stdin is not None
         assert process.stdout is not None
@@ -731,11 +735,7 @@ def test_revocation_in_another_process_is_enforced_in_time(store_url: str) -> No
         kind = "sqlite" if store_url.startswith("sqlite") else "postgresql"
         assert refused - revoked < DEADLINES[kind]
     finally:
-        process.kill()
-        process.wait()
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                stream.close()
+        stop(process)
         made.close()
         store.close()
 
