@@ -15,14 +15,20 @@ request), 2 a usage error (a missing file, a bad option, no store, a malformed p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from iamguard import AccessRequest, MalformedPolicyDocument, Policy, evaluate
-from iamguard.cli_common import EXIT_NO, EXIT_USAGE, RootGroup, decision_json, parse_context
+from iamguard.cli_common import (
+    EXIT_NO,
+    EXIT_USAGE,
+    RootGroup,
+    echo_json,
+    exit_with_decision,
+    request_options,
+)
 from iamguard.cli_credentials import access_key, login_profile, service
 from iamguard.cli_demo import demo
 from iamguard.cli_identities import group, init, user
@@ -118,7 +124,7 @@ def validate(*, files: tuple[str, ...], kind: str, as_json: bool) -> None:
             }
             for path, _, problems in reports
         ]
-        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        echo_json(entries)
     else:
         for path, loaded, _ in reports:
             if isinstance(loaded, MalformedPolicyDocument):
@@ -170,15 +176,7 @@ Example:
     help="The resource's resource-based policy.",
 )
 @click.option("--principal", required=True, metavar="ARN", help="The caller's ARN.")
-@click.option("--action", required=True, metavar="ACTION", help="The action, e.g. images:GetImage.")
-@click.option("--resource", required=True, metavar="ARN", help="The resource's ARN.")
-@click.option(
-    "--context",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=parse_context,
-    help="A request-context key (repeatable; repeat a key to give it several values).",
-)
+@request_options
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as a JSON object.")
 def simulate(
     *,
@@ -227,24 +225,18 @@ def simulate(
     boundaries = load(boundary_files, "identity")
     session = load(session_files, "identity")
     resource_policies = load([resource_file] if resource_file else [], "resource")
-    ctx = click.get_current_context()
     if problems:
         click.echo("\n".join(problems), err=True)
-        ctx.exit(EXIT_USAGE)
+        click.get_current_context().exit(EXIT_USAGE)
 
-    request = AccessRequest(principal, action, resource, context)
     decision = evaluate(
-        request,
+        AccessRequest(principal, action, resource, context),
         identity=identity,
         boundaries=boundaries,
         session=session,
         resource=resource_policies[0] if resource_policies else None,
     )
-    if as_json:
-        click.echo(json.dumps(decision_json(decision), indent=2, ensure_ascii=False))
-    else:
-        click.echo(decision.explain())
-    ctx.exit(0 if decision.allowed else EXIT_NO)
+    exit_with_decision(decision, as_json)
 
 
 for _command in POLICY_COMMANDS:

@@ -16,14 +16,14 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from iamguard import Decision, IAMGuardError, InvalidInput, MalformedPolicyDocument
 from iamguard.errors import NoSuchEntity
 from iamguard.iam import IAM, get_account, list_accounts
-from iamguard.model import Tag
+from iamguard.model import AttachedPolicy, Tag
 from iamguard.stores import open_store
 from iamguard.stores.base import Store
 
@@ -33,6 +33,7 @@ DEFAULT_STORE = "sqlite:///iamguard.db"
 STORE_ENV = "IAMGUARD_STORE"
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -190,6 +191,25 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def echo_created(kind: str, name: str, arn: str, entity: dict[str, Any], *, as_json: bool) -> None:
+    """A new entity: ``{"Kind": entity}`` with --json, else ``Created kind NAME: ARN``."""
+    if as_json:
+        echo_json({kind.capitalize(): entity})
+    else:
+        click.echo(f"Created {kind} {name}: {arn}")
+
+
+def echo_list(
+    items: Sequence[T], key: str, to_json: Callable[[T], dict[str, Any]],
+    headers: Sequence[str], row: Callable[[T], Sequence[str]], *, as_json: bool,
+) -> None:  # fmt: skip
+    """Entities: ``{key: [to_json(item), ...]}`` with --json, else a table of ``row(item)``."""
+    if as_json:
+        echo_json({key: [to_json(item) for item in items]})
+    else:
+        click.echo(table(headers, [row(item) for item in items]))
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Aligned columns under upper-case headers, two spaces apart."""
     lines = [list(headers), *([str(cell) for cell in row] for row in rows)]
@@ -235,6 +255,20 @@ def warn_once(what: str) -> None:
     )
 
 
+def boundary_json(entity: dict[str, Any], boundary: str | None) -> dict[str, Any]:
+    """``entity`` with AWS's ``PermissionsBoundary`` field when it has a boundary."""
+    if boundary:
+        entity["PermissionsBoundary"] = {
+            "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+            "PermissionsBoundaryArn": boundary,
+        }
+    return entity
+
+
+def attached_json(attached: Iterable[AttachedPolicy]) -> list[dict[str, str]]:
+    return [{"PolicyName": p.policy_name, "PolicyArn": p.policy_arn} for p in attached]
+
+
 def decision_json(decision: Decision) -> dict[str, Any]:
     return {
         "effect": decision.effect.value,
@@ -246,6 +280,15 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         ],
         "errors": list(decision.errors),
     }
+
+
+def exit_with_decision(decision: Decision, as_json: bool) -> NoReturn:
+    """Print ``decision`` (``--json``: as JSON) and exit 0 if it allows, else 1."""
+    if as_json:
+        echo_json(decision_json(decision))
+    else:
+        click.echo(decision.explain())
+    click.get_current_context().exit(0 if decision.allowed else EXIT_NO)
 
 
 # -- input -----------------------------------------------------------------------------------
@@ -285,6 +328,18 @@ def tag_option(fn: F) -> F:
         "--tag", "tags", multiple=True, metavar="KEY=VALUE", callback=parse_tags,
         help="A tag (repeatable).",
     )(fn)  # fmt: skip
+
+
+def request_options(fn: F) -> F:
+    """``--action``, ``--resource`` and ``--context``: the request to decide."""
+    fn = click.option(
+        "--context", multiple=True, metavar="KEY=VALUE", callback=parse_context,
+        help="A request-context key (repeatable; repeat a key to give it several values).",
+    )(fn)  # fmt: skip
+    fn = click.option("--resource", required=True, metavar="ARN", help="The resource's ARN.")(fn)
+    return click.option(
+        "--action", required=True, metavar="ACTION", help="The action, e.g. images:GetImage."
+    )(fn)
 
 
 DOCUMENT_FILE = click.Path(exists=True, dir_okay=False, readable=True, allow_dash=True)

@@ -8,11 +8,21 @@ warning on stderr; passwords are read from stdin or a hidden prompt, never from 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
-from iamguard.cli_common import Target, echo_json, fields, json_option, on_store, table, warn_once
+from iamguard.cli_common import (
+    Target,
+    echo_json,
+    echo_list,
+    fields,
+    json_option,
+    on_store,
+    warn_once,
+)
 from iamguard.cli_identities import access_key_json
+from iamguard.model import Service
 
 # -- access-key ------------------------------------------------------------------------------
 
@@ -48,12 +58,12 @@ def access_key_create(*, target: Target, user_name: str, as_json: bool) -> None:
 @on_store()
 def access_key_list(*, target: Target, user_name: str, as_json: bool) -> None:
     """List a user's access keys (never their secrets)."""
-    keys = target.iam().list_access_keys(user_name)
-    if as_json:
-        echo_json({"AccessKeyMetadata": [access_key_json(k) for k in keys]})
-    else:
-        rows = [(k.access_key_id, k.status, k.created, k.last_used or "-") for k in keys]
-        click.echo(table(["ACCESS-KEY-ID", "STATUS", "CREATED", "LAST-USED"], rows))
+    echo_list(
+        target.iam().list_access_keys(user_name), "AccessKeyMetadata", access_key_json,
+        ["ACCESS-KEY-ID", "STATUS", "CREATED", "LAST-USED"],
+        lambda k: (k.access_key_id, k.status, k.created, k.last_used or "-"),
+        as_json=as_json,
+    )  # fmt: skip
 
 
 @access_key.command("update")
@@ -139,6 +149,13 @@ def login_profile_delete(*, target: Target, user_name: str) -> None:
 # -- service ---------------------------------------------------------------------------------
 
 
+def service_json(found: Service) -> dict[str, Any]:
+    return {
+        "ServiceName": found.name, "ServiceId": found.service_id, "CreateDate": found.created,
+        "Description": found.description,
+    }  # fmt: skip
+
+
 @click.group()
 def service() -> None:
     """Manage service principals: workloads that assume roles."""
@@ -158,11 +175,7 @@ def service_create(*, target: Target, name: str, description: str, as_json: bool
     created = target.iam().create_service(name, description=description)
     found = created.service
     if as_json:
-        echo_json({"Service": {
-            "ServiceName": found.name, "ServiceId": found.service_id,
-            "CreateDate": found.created, "Description": found.description,
-            "Secret": created.secret,
-        }})  # fmt: skip
+        echo_json({"Service": {**service_json(found), "Secret": created.secret}})
     else:
         click.echo(fields([
             ("Service", found.name), ("Id", found.service_id), ("Secret", created.secret),
@@ -175,16 +188,12 @@ def service_create(*, target: Target, name: str, description: str, as_json: bool
 @on_store()
 def service_list(*, target: Target, as_json: bool) -> None:
     """List the account's service principals."""
-    services = target.iam().list_services()
-    if as_json:
-        echo_json({"Services": [
-            {"ServiceName": s.name, "ServiceId": s.service_id, "CreateDate": s.created,
-             "Description": s.description}
-            for s in services
-        ]})  # fmt: skip
-    else:
-        rows = [(s.name, s.service_id, s.created, s.description) for s in services]
-        click.echo(table(["NAME", "ID", "CREATED", "DESCRIPTION"], rows))
+    echo_list(
+        target.iam().list_services(), "Services", service_json,
+        ["NAME", "ID", "CREATED", "DESCRIPTION"],
+        lambda s: (s.name, s.service_id, s.created, s.description),
+        as_json=as_json,
+    )  # fmt: skip
 
 
 @service.command("delete")

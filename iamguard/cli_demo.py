@@ -22,12 +22,10 @@ from typing import Any, Final
 
 import click
 
-from iamguard.cli_common import display_url, sqlite_file
-from iamguard.errors import InvalidInput
+from iamguard.cli_common import Target, display_url, sqlite_file
 from iamguard.guard import Guard
 from iamguard.iam import IAM, list_accounts
 from iamguard.modelfile import build_model, install_model
-from iamguard.stores import open_store
 from iamguard.stores.base import Store
 
 DEMO_STORE: Final = "sqlite:///iamguard-demo.db"
@@ -157,19 +155,16 @@ def demo(*, framework: str, host: str, port: int, store_url: str) -> None:
     path = sqlite_file(store_url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    target = Target(store_url, None, must_exist=False)
     try:
-        store = open_store(store_url)
-    except InvalidInput as e:
-        raise click.BadParameter(e.message, param_hint="'--store'") from None
-    try:
-        secrets = set_up(store)
+        secrets = set_up(target.store)
         shared = example_module("images_store")
-        guard = Guard(store, issuer=shared.ISSUER, audience=shared.AUDIENCE)
+        guard = Guard(target.store, issuer=shared.ISSUER, audience=shared.AUDIENCE)
         app = module.create_app(guard)
         base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
         click.echo(_banner(store_url, base, secrets, framework))
         sys.stdout.flush()
         _serve(framework, app, host, port)
     finally:
-        store.close()
+        target.close()
     click.echo("iamguard demo: stopped")

@@ -16,7 +16,11 @@ import click
 from iamguard.arn import DEFAULT_PARTITION, root_arn
 from iamguard.cli_common import (
     Target,
+    attached_json,
+    boundary_json,
+    echo_created,
     echo_json,
+    echo_list,
     fields,
     json_option,
     listed,
@@ -24,7 +28,6 @@ from iamguard.cli_common import (
     on_store,
     policy_arn,
     store_accounts,
-    table,
     tag_option,
     tags_json,
     tags_text,
@@ -90,16 +93,10 @@ def init(
 
 
 def user_json(user: User) -> dict[str, Any]:
-    result: dict[str, Any] = {
+    return boundary_json({
         "UserName": user.name, "Path": user.path, "UserId": user.user_id, "Arn": user.arn,
         "CreateDate": user.created, "Tags": tags_json(user.tags),
-    }  # fmt: skip
-    if user.permissions_boundary:
-        result["PermissionsBoundary"] = {
-            "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
-            "PermissionsBoundaryArn": user.permissions_boundary,
-        }
-    return result
+    }, user.permissions_boundary)  # fmt: skip
 
 
 def access_key_json(key: AccessKey) -> dict[str, Any]:
@@ -132,10 +129,7 @@ def user_create(
     iam = target.iam()
     boundary = policy_arn(iam, permissions_boundary) if permissions_boundary else None
     created = iam.create_user(name, path=path, tags=tags, permissions_boundary=boundary)
-    if as_json:
-        echo_json({"User": user_json(created)})
-    else:
-        click.echo(f"Created user {created.name}: {created.arn}")
+    echo_created("user", created.name, created.arn, user_json(created), as_json=as_json)
 
 
 @user.command("list")
@@ -144,12 +138,12 @@ def user_create(
 @on_store()
 def user_list(*, target: Target, path_prefix: str, as_json: bool) -> None:
     """List the account's users, by name."""
-    users = target.iam().list_users(path_prefix=path_prefix)
-    if as_json:
-        echo_json({"Users": [user_json(u) for u in users]})
-    else:
-        rows = [(u.name, u.path, u.arn, u.created, tags_text(u.tags)) for u in users]
-        click.echo(table(["NAME", "PATH", "ARN", "CREATED", "TAGS"], rows))
+    echo_list(
+        target.iam().list_users(path_prefix=path_prefix), "Users", user_json,
+        ["NAME", "PATH", "ARN", "CREATED", "TAGS"],
+        lambda u: (u.name, u.path, u.arn, u.created, tags_text(u.tags)),
+        as_json=as_json,
+    )  # fmt: skip
 
 
 @user.command("get")
@@ -174,10 +168,7 @@ def user_get(*, target: Target, name: str, as_json: bool) -> None:
         password = False
     if as_json:
         echo_json({
-            "User": user_json(found), "Groups": groups,
-            "AttachedPolicies": [
-                {"PolicyName": p.policy_name, "PolicyArn": p.policy_arn} for p in attached
-            ],
+            "User": user_json(found), "Groups": groups, "AttachedPolicies": attached_json(attached),
             "PolicyNames": inline, "AccessKeys": [access_key_json(k) for k in keys],
             "LoginProfile": password,
         })  # fmt: skip
@@ -230,10 +221,7 @@ def group_create(*, target: Target, name: str, path: str, as_json: bool) -> None
     Policies attached to a group apply to every member.
     """
     created = target.iam().create_group(name, path=path)
-    if as_json:
-        echo_json({"Group": group_json(created)})
-    else:
-        click.echo(f"Created group {created.name}: {created.arn}")
+    echo_created("group", created.name, created.arn, group_json(created), as_json=as_json)
 
 
 @group.command("list")
@@ -242,12 +230,11 @@ def group_create(*, target: Target, name: str, path: str, as_json: bool) -> None
 @on_store()
 def group_list(*, target: Target, path_prefix: str, as_json: bool) -> None:
     """List the account's groups, by name."""
-    groups = target.iam().list_groups(path_prefix=path_prefix)
-    if as_json:
-        echo_json({"Groups": [group_json(g) for g in groups]})
-    else:
-        rows = [(g.name, g.path, g.arn, g.created) for g in groups]
-        click.echo(table(["NAME", "PATH", "ARN", "CREATED"], rows))
+    echo_list(
+        target.iam().list_groups(path_prefix=path_prefix), "Groups", group_json,
+        ["NAME", "PATH", "ARN", "CREATED"], lambda g: (g.name, g.path, g.arn, g.created),
+        as_json=as_json,
+    )  # fmt: skip
 
 
 @group.command("get")
@@ -264,10 +251,7 @@ def group_get(*, target: Target, name: str, as_json: bool) -> None:
     if as_json:
         echo_json({
             "Group": group_json(found), "Users": [user_json(u) for u in members],
-            "AttachedPolicies": [
-                {"PolicyName": p.policy_name, "PolicyArn": p.policy_arn} for p in attached
-            ],
-            "PolicyNames": inline,
+            "AttachedPolicies": attached_json(attached), "PolicyNames": inline,
         })  # fmt: skip
         return
     click.echo(fields([

@@ -10,8 +10,6 @@ attachments, boundaries, tags and password policy.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -19,13 +17,13 @@ import yaml
 
 from iamguard.authorizer import Authorizer
 from iamguard.cli_common import (
-    EXIT_NO,
     Target,
-    decision_json,
     echo_json,
+    exit_with_decision,
     json_option,
     on_store,
-    parse_context,
+    read_document,
+    request_options,
     warn_once,
 )
 from iamguard.iam import IAM, get_account
@@ -52,8 +50,7 @@ def import_(*, target: Target, file: str, as_json: bool) -> None:
     Exit status: 0 loaded; 1 a mistake in the file (named by where it is,
     e.g. accounts[0].users[1]) or an account that exists already.
     """
-    text = sys.stdin.read() if file == "-" else _read(file)
-    model = read_model_text(text)
+    model = read_model_text(read_document(file))
     built, secrets = build_model(model)  # every mistake found before the store is touched
     install_model(built, target.store)  # one transaction: all of it or nothing
     if as_json:
@@ -80,14 +77,6 @@ def import_(*, target: Target, file: str, as_json: bool) -> None:
             account_id, name = key.split("/", 1)
             click.echo(f"Secret of service {name} (account {account_id}): {secret}")
     warn_once("each root password and service secret is")
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise click.UsageError(f"cannot read `{path}`: {reason}") from None
 
 
 # -- export ----------------------------------------------------------------------------------
@@ -149,8 +138,7 @@ def export_account(iam: IAM) -> dict[str, Any]:
         _put(item, "path", user.path, "/")
         _put(item, "groups", iam.list_groups_for_user(user.name))
         _put(item, "tags", _tags(user.tags))
-        _permissions(item, iam, "user", user.name)
-        _put(item, "permissions_boundary", _policy_name(user.permissions_boundary))
+        _permissions(item, iam, "user", user.name, user.permissions_boundary)
         users.append(item)
     roles = []
     for role in iam.list_roles():
@@ -160,8 +148,7 @@ def export_account(iam: IAM) -> dict[str, Any]:
         item["trust_policy"] = json.loads(role.assume_role_policy)
         _put(item, "max_session_duration", role.max_session_duration, 3600)
         _put(item, "tags", _tags(role.tags))
-        _permissions(item, iam, "role", role.name)
-        _put(item, "permissions_boundary", _policy_name(role.permissions_boundary))
+        _permissions(item, iam, "role", role.name, role.permissions_boundary)
         roles.append(item)
     services = []
     for service in iam.list_services():
@@ -179,8 +166,11 @@ def _put(item: dict[str, Any], key: str, value: Any, default: Any = None) -> Non
         item[key] = value
 
 
-def _permissions(item: dict[str, Any], iam: IAM, kind: str, name: str) -> None:
-    """The managed policies (by name) and inline policies of a user, group or role."""
+def _permissions(
+    item: dict[str, Any], iam: IAM, kind: str, name: str, boundary: str | None = None
+) -> None:
+    """The managed policies (by name), inline policies and permissions boundary (by name) of a
+    user, group or role."""
     attached: list[AttachedPolicy] = iam.attached_policies(kind, name)
     _put(item, "policies", [p.policy_name for p in attached])
     inline = {
@@ -188,10 +178,7 @@ def _permissions(item: dict[str, Any], iam: IAM, kind: str, name: str) -> None:
         for policy in iam.inline_policy_names(kind, name)
     }
     _put(item, "inline_policies", inline)
-
-
-def _policy_name(arn: str | None) -> str | None:
-    return arn.rsplit("/", 1)[-1] if arn else None
+    _put(item, "permissions_boundary", boundary.rsplit("/", 1)[-1] if boundary else None)
 
 
 def _tags(tags: tuple[Tag, ...]) -> dict[str, str]:
@@ -214,12 +201,7 @@ Example:
     metavar="ARN",
     help="The caller: a user's, a role session's or the root user's ARN.",
 )
-@click.option("--action", required=True, metavar="ACTION", help="The action, e.g. images:GetImage.")
-@click.option("--resource", required=True, metavar="ARN", help="The resource's ARN.")
-@click.option(
-    "--context", multiple=True, metavar="KEY=VALUE", callback=parse_context,
-    help="A request-context key (repeatable; repeat a key to give it several values).",
-)  # fmt: skip
+@request_options
 @json_option
 @on_store(account=False)
 def simulate(
@@ -240,9 +222,4 @@ def simulate(
     authorizer = Authorizer(target.store)
     if not principal.endswith(":root") and authorizer.principal(principal) is None:
         click.echo(f"Note: the store has no principal `{principal}`: it may do nothing", err=True)
-    decision = authorizer.authorize(principal, action, resource, context)
-    if as_json:
-        echo_json(decision_json(decision))
-    else:
-        click.echo(decision.explain())
-    click.get_current_context().exit(0 if decision.allowed else EXIT_NO)
+    exit_with_decision(authorizer.authorize(principal, action, resource, context), as_json)

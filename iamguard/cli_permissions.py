@@ -8,32 +8,34 @@ documents are read from files (``-``: standard input); a malformed one prints ev
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from iamguard.cli_common import (
     DOCUMENT_FILE,
+    F,
     Target,
+    attached_json,
+    boundary_json,
     document_block,
     document_from,
+    echo_created,
     echo_json,
+    echo_list,
     fields,
     json_option,
     listed,
     on_store,
     policy_arn,
     read_document,
-    table,
     tag_option,
     tags_json,
     tags_text,
 )
 from iamguard.model import ManagedPolicy, Role
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _trust_option(fn: F) -> F:
@@ -51,36 +53,33 @@ def _document_option(fn: F) -> F:
 
 
 def _owner_options(fn: F) -> F:
-    """``--user``, ``--group``, ``--role``: exactly one names who the policy is for."""
+    """``--user``, ``--group``, ``--role``: exactly one names who the policy is for; the command
+    receives it as ``owner: (kind, name)``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, user: str | None, group: str | None, role: str | None,
+                **kw: Any) -> Any:  # fmt: skip
+        given = [(kind, name) for kind, name in (("user", user), ("group", group), ("role", role))
+                 if name is not None]  # fmt: skip
+        if len(given) != 1:
+            raise click.UsageError("give exactly one of --user, --group or --role")
+        return fn(*args, owner=given[0], **kw)
+
     for kind in ("role", "group", "user"):
-        fn = click.option(f"--{kind}", metavar="NAME", help=f"The {kind}.")(fn)
-    return fn
-
-
-def _owner(user: str | None, group: str | None, role: str | None) -> tuple[str, str]:
-    given = [(kind, name) for kind, name in (("user", user), ("group", group), ("role", role))
-             if name is not None]  # fmt: skip
-    if len(given) != 1:
-        raise click.UsageError("give exactly one of --user, --group or --role")
-    return given[0]
+        wrapper = click.option(f"--{kind}", metavar="NAME", help=f"The {kind}.")(wrapper)
+    return wrapper  # type: ignore[return-value]
 
 
 # -- role ------------------------------------------------------------------------------------
 
 
 def role_json(role: Role) -> dict[str, Any]:
-    result: dict[str, Any] = {
+    return boundary_json({
         "RoleName": role.name, "Path": role.path, "RoleId": role.role_id, "Arn": role.arn,
         "CreateDate": role.created, "AssumeRolePolicyDocument": json.loads(role.assume_role_policy),
         "Description": role.description, "MaxSessionDuration": role.max_session_duration,
         "Tags": tags_json(role.tags),
-    }  # fmt: skip
-    if role.permissions_boundary:
-        result["PermissionsBoundary"] = {
-            "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
-            "PermissionsBoundaryArn": role.permissions_boundary,
-        }
-    return result
+    }, role.permissions_boundary)  # fmt: skip
 
 
 @click.group()
@@ -120,10 +119,7 @@ def role_create(
             name, read_document(trust_file), path=path, description=description,
             max_session_duration=max_session_duration, permissions_boundary=boundary, tags=tags,
         )  # fmt: skip
-    if as_json:
-        echo_json({"Role": role_json(created)})
-    else:
-        click.echo(f"Created role {created.name}: {created.arn}")
+    echo_created("role", created.name, created.arn, role_json(created), as_json=as_json)
 
 
 @role.command("list")
@@ -132,12 +128,12 @@ def role_create(
 @on_store()
 def role_list(*, target: Target, path_prefix: str, as_json: bool) -> None:
     """List the account's roles, by name."""
-    roles = target.iam().list_roles(path_prefix=path_prefix)
-    if as_json:
-        echo_json({"Roles": [role_json(r) for r in roles]})
-    else:
-        rows = [(r.name, r.path, r.arn, str(r.max_session_duration), r.description) for r in roles]
-        click.echo(table(["NAME", "PATH", "ARN", "MAX-SESSION", "DESCRIPTION"], rows))
+    echo_list(
+        target.iam().list_roles(path_prefix=path_prefix), "Roles", role_json,
+        ["NAME", "PATH", "ARN", "MAX-SESSION", "DESCRIPTION"],
+        lambda r: (r.name, r.path, r.arn, str(r.max_session_duration), r.description),
+        as_json=as_json,
+    )  # fmt: skip
 
 
 @role.command("get")
@@ -152,10 +148,7 @@ def role_get(*, target: Target, name: str, as_json: bool) -> None:
     inline = iam.list_role_policies(found.name)
     if as_json:
         echo_json({
-            "Role": role_json(found),
-            "AttachedPolicies": [
-                {"PolicyName": p.policy_name, "PolicyArn": p.policy_arn} for p in attached
-            ],
+            "Role": role_json(found), "AttachedPolicies": attached_json(attached),
             "PolicyNames": inline,
         })  # fmt: skip
         return
@@ -220,10 +213,7 @@ def policy_create(
         created = target.iam().create_policy(
             name, read_document(document_file), path=path, description=description
         )
-    if as_json:
-        echo_json({"Policy": policy_json(created)})
-    else:
-        click.echo(f"Created policy {created.name}: {created.arn}")
+    echo_created("policy", created.name, created.arn, policy_json(created), as_json=as_json)
 
 
 @click.command("list")
@@ -234,15 +224,12 @@ def policy_create(
 @on_store()
 def policy_list(*, target: Target, path_prefix: str, as_json: bool) -> None:
     """List the account's managed policies, by name."""
-    policies = target.iam().list_policies(path_prefix=path_prefix)
-    if as_json:
-        echo_json({"Policies": [policy_json(p) for p in policies]})
-    else:
-        rows = [
-            (p.name, p.default_version_id, str(p.attachment_count), p.arn, p.description)
-            for p in policies
-        ]
-        click.echo(table(["NAME", "VERSION", "ATTACHED", "ARN", "DESCRIPTION"], rows))
+    echo_list(
+        target.iam().list_policies(path_prefix=path_prefix), "Policies", policy_json,
+        ["NAME", "VERSION", "ATTACHED", "ARN", "DESCRIPTION"],
+        lambda p: (p.name, p.default_version_id, str(p.attachment_count), p.arn, p.description),
+        as_json=as_json,
+    )  # fmt: skip
 
 
 @click.command("get")
@@ -305,9 +292,7 @@ def policy_create_version(
 @_owner_options
 @click.argument("policy", metavar="POLICY")
 @on_store()
-def policy_attach(
-    *, target: Target, user: str | None, group: str | None, role: str | None, policy: str
-) -> None:
+def policy_attach(*, target: Target, owner: tuple[str, str], policy: str) -> None:
     """Attach a managed policy to a user, group or role.
 
     POLICY is the policy's name in the account or its ARN.
@@ -316,7 +301,7 @@ def policy_attach(
     Example:
       iamguard policy attach --group developers ImageReadAccess
     """
-    kind, name = _owner(user, group, role)
+    kind, name = owner
     iam = target.iam()
     arn = policy_arn(iam, policy)
     iam.attach_policy(kind, name, arn)
@@ -327,14 +312,12 @@ def policy_attach(
 @_owner_options
 @click.argument("policy", metavar="POLICY")
 @on_store()
-def policy_detach(
-    *, target: Target, user: str | None, group: str | None, role: str | None, policy: str
-) -> None:
+def policy_detach(*, target: Target, owner: tuple[str, str], policy: str) -> None:
     """Detach a managed policy from a user, group or role.
 
     POLICY is the policy's name in the account or its ARN.
     """
-    kind, name = _owner(user, group, role)
+    kind, name = owner
     iam = target.iam()
     arn = policy_arn(iam, policy)
     iam.detach_policy(kind, name, arn)
@@ -347,11 +330,10 @@ def policy_detach(
 @_document_option
 @on_store()
 def policy_put_inline(
-    *, target: Target, user: str | None, group: str | None, role: str | None, policy_name: str,
-    document_file: str,
-) -> None:  # fmt: skip
+    *, target: Target, owner: tuple[str, str], policy_name: str, document_file: str
+) -> None:
     """Add or replace an inline policy of a user, group or role."""
-    kind, name = _owner(user, group, role)
+    kind, name = owner
     with document_from(document_file):
         target.iam().put_inline_policy(kind, name, policy_name, read_document(document_file))
     click.echo(f"Put inline policy {policy_name} on {kind} {name}")
@@ -361,11 +343,9 @@ def policy_put_inline(
 @_owner_options
 @click.argument("policy_name")
 @on_store()
-def policy_delete_inline(
-    *, target: Target, user: str | None, group: str | None, role: str | None, policy_name: str
-) -> None:
+def policy_delete_inline(*, target: Target, owner: tuple[str, str], policy_name: str) -> None:
     """Delete an inline policy of a user, group or role."""
-    kind, name = _owner(user, group, role)
+    kind, name = owner
     target.iam().delete_inline_policy(kind, name, policy_name)
     click.echo(f"Deleted inline policy {policy_name} of {kind} {name}")
 
